@@ -1,0 +1,63 @@
+# Production image for the service: two stages on the same Node.js base.
+#
+#   docker build -t k8s-fastify-service-template .
+#   docker build --build-arg NODE_IMAGE=registry.example.com/node:24-bookworm-slim \
+#                --build-arg VERSION=$(node -p 'require("./package.json").version') -t ... .
+#
+# Plain Dockerfile syntax only (no `# syntax=` line, no RUN --mount): it builds the same
+# with BuildKit, the legacy builder (what testcontainers uses) and Podman/Buildah, and
+# needs no frontend image from a registry.
+
+# Base image for both stages. Mirrors and air-gapped builds override it.
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+# ---- build: all dependencies, compile TypeScript, then drop the dev dependencies ----
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+
+# Manifests first: this layer (the slow `npm ci`) stays cached until they change.
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# Same lockfile, production dependencies only. Pruning in place keeps exactly the
+# versions that were compiled against and needs no second download.
+RUN npm prune --omit=dev --no-audit --no-fund
+
+# ---- runtime: production dependencies and compiled code, nothing else ----
+FROM ${NODE_IMAGE} AS runtime
+
+ARG VERSION=dev
+ARG SOURCE=https://github.com/example/k8s-fastify-service-template
+LABEL org.opencontainers.image.title="k8s-fastify-service-template" \
+      org.opencontainers.image.description="Reference Fastify microservice for Kubernetes" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="MIT"
+
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=8000
+
+WORKDIR /app
+# Owned by root, so the service (running as `node`) cannot rewrite its own code.
+COPY package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+
+# The image's `node` user (uid/gid 1000), given numerically so that Kubernetes'
+# runAsNonRoot can verify it without a runAsUser in the pod spec.
+USER 1000:1000
+EXPOSE 8000
+
+# Liveness for plain Docker/Compose (Kubernetes uses the chart's probes instead).
+# No curl in the image: Node's own fetch; any error or non-2xx status is unhealthy.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8000)+'/health',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+
+# Exec form, node itself as PID 1: SIGTERM goes straight to the service, which drains
+# and exits 0 (npm start would sit in between and not forward the signal reliably).
+CMD ["node", "dist/server.js"]

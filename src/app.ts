@@ -1,0 +1,98 @@
+// Builds the application without listening, so tests can drive it with inject()
+// and server.ts can boot it. Configuration comes in; nothing here reads process.env.
+import underPressure from '@fastify/under-pressure'
+import { STATUS_CODES } from 'node:http'
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import { postgresCheck } from './checks/postgres.js'
+import { redisCheck } from './checks/redis.js'
+import type { Config } from './config.js'
+import { Lifecycle } from './lifecycle.js'
+import { loggerOptions, requestId } from './logger.js'
+import postgres from './plugins/postgres.js'
+import redis from './plugins/redis.js'
+import { createReadiness, type Check } from './readiness.js'
+import { itemRoutes } from './routes/items.js'
+import { probeRoutes } from './routes/probes.js'
+import { closeConnectionsWhileStopping } from './shutdown.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    lifecycle: Lifecycle
+  }
+}
+
+export interface BuildOptions {
+  /** Replaces the Postgres and Redis readiness checks (unit tests of probe logic). */
+  checks?: Check[]
+}
+
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: loggerOptions(config.logLevel),
+    genReqId: requestId,
+    // Longer than the idle timeout of the load balancer in front, or it may send a
+    // request on a connection we are closing (a 502 at the edge).
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    // On close, idle keep-alive connections are closed at once; busy ones finish
+    // their request and get `Connection: close` (see shutdown.ts).
+    forceCloseConnections: 'idle',
+    // Requests that still arrive on open connections while closing are served, not
+    // refused: the client sent them before it could know, and another pod may not
+    // be ready to take them yet.
+    return503OnClosing: false,
+  })
+
+  const lifecycle = new Lifecycle(app.log)
+  app.decorate('lifecycle', lifecycle)
+
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id)
+  })
+  closeConnectionsWhileStopping(app, lifecycle)
+
+  // 5xx bodies never carry internals (error messages may name hosts or queries);
+  // 4xx keep fastify's clear validation messages.
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500
+    if (status >= 500) {
+      req.log.error({ err }, 'request failed')
+      const unavailable = status === 503
+      return reply.code(status).send({
+        statusCode: status,
+        error: unavailable ? 'Service Unavailable' : 'Internal Server Error',
+        message: unavailable ? err.message : 'internal error',
+      })
+    }
+    return reply.code(status).send({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', code: err.code, message: err.message })
+  })
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `Route ${req.method} ${req.url.split('?')[0]} not found` }),
+  )
+
+  await app.register(underPressure, {
+    maxEventLoopDelay: config.maxEventLoopDelayMs,
+    maxEventLoopUtilization: config.maxEventLoopUtilization,
+    maxHeapUsedBytes: config.maxHeapUsedBytes,
+    maxRssBytes: config.maxRssBytes,
+    // Measure utilisation per sample, not since boot, so pressure clears when load does.
+    eventLoopUtilizationMode: 'interval',
+    message: 'Service under pressure, retry later',
+    retryAfter: 5,
+  })
+  await app.register(postgres, {
+    connectionString: config.databaseUrl,
+    max: config.pgPoolMax,
+    queryTimeoutMs: config.pgQueryTimeoutMs,
+    connectTimeoutMs: Math.max(config.readyCheckTimeoutMs, 5000),
+  })
+  await app.register(redis, { url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs })
+
+  const readiness = createReadiness({
+    checks: options.checks ?? [postgresCheck(app.pg, config.readyCheckTimeoutMs), redisCheck(app.redis)],
+    timeoutMs: config.readyCheckTimeoutMs,
+    cacheTtlMs: config.readyCacheTtlMs,
+  })
+  await app.register(probeRoutes, { lifecycle, readiness, underPressure: () => app.isUnderPressure() })
+  await app.register(itemRoutes, { prefix: '/api', cacheTtlSeconds: config.cacheTtlSeconds })
+  return app
+}

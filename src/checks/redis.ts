@@ -1,0 +1,14 @@
+import type { Redis } from 'ioredis'
+import type { Check } from '../readiness.js'
+
+// PING through the app's own client: it fails fast when the client is disconnected
+// (no offline queue), and the readiness timeout bounds a PING that hangs.
+export function redisCheck(redis: Redis): Check {
+  return {
+    name: 'redis',
+    run: async () => {
+      const pong = await redis.ping()
+      if (pong !== 'PONG') throw new Error(`unexpected PING reply: ${pong}`)
+    },
+  }
+}

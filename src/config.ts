@@ -1,0 +1,117 @@
+// Configuration is read from the environment once, at boot, and passed down.
+// Nothing else in src/ reads process.env: a bad value must stop the process
+// before it listens (so a rollout fails fast, visibly) rather than surface later.
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+export interface Config {
+  port: number
+  host: string
+  databaseUrl: string
+  redisUrl: string
+  logLevel: LogLevel
+  /** After SIGTERM, keep serving (readiness 503) this long so endpoint removal propagates. */
+  drainDelayMs: number
+  /** One deadline for the whole shutdown sequence, from the signal. */
+  shutdownTimeoutMs: number
+  /** Each readiness check (Postgres, Redis) is bounded by this. */
+  readyCheckTimeoutMs: number
+  /** Readiness results are reused this long, so N probes cost one check. */
+  readyCacheTtlMs: number
+  /** Upper bound for any application query, so a blackholed database cannot pin requests. */
+  pgQueryTimeoutMs: number
+  pgPoolMax: number
+  /** Upper bound for any Redis command. */
+  redisCommandTimeoutMs: number
+  /** Example API: how long an item stays in the Redis cache. */
+  cacheTtlSeconds: number
+  /** Must exceed the idle timeout of the load balancer in front (AWS ALB: 60 s). */
+  keepAliveTimeoutMs: number
+  maxEventLoopDelayMs: number
+  maxEventLoopUtilization: number
+  maxHeapUsedBytes: number
+  maxRssBytes: number
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+type Env = Record<string, string | undefined>
+
+function read(env: Env, name: string): string | undefined {
+  const value = env[name]
+  return value === undefined || value.trim() === '' ? undefined : value.trim()
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = read(env, name)
+  if (raw === undefined) return fallback
+  // Plain digits only: "10s", "1e3" or "0x10" are ambiguous units, not numbers.
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(`${name}=${raw}: expected an integer from ${min} to ${max}`)
+  }
+  return Number(raw)
+}
+
+function fraction(env: Env, name: string, fallback: number): number {
+  const raw = read(env, name)
+  if (raw === undefined) return fallback
+  const value = Number(raw)
+  if (!/^\d*\.?\d+$/.test(raw) || value < 0 || value > 1) {
+    throw new ConfigError(`${name}=${raw}: expected a number from 0 to 1`)
+  }
+  return value
+}
+
+function url(env: Env, name: string, protocols: readonly string[]): string {
+  const raw = read(env, name)
+  const example = `${protocols[0]}//host:port/...`
+  if (raw === undefined) throw new ConfigError(`${name} is required: expected a URL like ${example}`)
+  let parsed: URL
+  try {
+    parsed = new URL(raw)
+  } catch {
+    // Never echo the value: it may hold a password.
+    throw new ConfigError(`${name} is not a valid URL: expected a URL like ${example}`)
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(`${name} has protocol "${parsed.protocol}": expected one of ${protocols.join(', ')}`)
+  }
+  if (parsed.hostname === '') throw new ConfigError(`${name} has no host: expected a URL like ${example}`)
+  return raw
+}
+
+export function loadConfig(env: Env): Config {
+  const logLevel = read(env, 'LOG_LEVEL') ?? 'info'
+  if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
+    throw new ConfigError(`LOG_LEVEL=${logLevel}: expected one of ${LOG_LEVELS.join(', ')}`)
+  }
+  const config: Config = {
+    port: integer(env, 'PORT', 8000, 0, 65535),
+    host: read(env, 'HOST') ?? '0.0.0.0',
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    logLevel: logLevel as LogLevel,
+    drainDelayMs: integer(env, 'DRAIN_DELAY_MS', 5000, 0),
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 15000, 1),
+    readyCheckTimeoutMs: integer(env, 'READY_CHECK_TIMEOUT_MS', 1000, 1),
+    readyCacheTtlMs: integer(env, 'READY_CACHE_TTL_MS', 1000, 0),
+    pgQueryTimeoutMs: integer(env, 'PG_QUERY_TIMEOUT_MS', 5000, 1),
+    pgPoolMax: integer(env, 'PG_POOL_MAX', 10, 1, 1000),
+    redisCommandTimeoutMs: integer(env, 'REDIS_COMMAND_TIMEOUT_MS', 1000, 1),
+    cacheTtlSeconds: integer(env, 'CACHE_TTL_SECONDS', 30, 1),
+    keepAliveTimeoutMs: integer(env, 'KEEP_ALIVE_TIMEOUT_MS', 65000, 1),
+    maxEventLoopDelayMs: integer(env, 'MAX_EVENT_LOOP_DELAY_MS', 1000, 0),
+    maxEventLoopUtilization: fraction(env, 'MAX_EVENT_LOOP_UTILIZATION', 0.98),
+    maxHeapUsedBytes: integer(env, 'MAX_HEAP_USED_BYTES', 0, 0),
+    maxRssBytes: integer(env, 'MAX_RSS_BYTES', 0, 0),
+  }
+  if (config.drainDelayMs >= config.shutdownTimeoutMs) {
+    throw new ConfigError(
+      `SHUTDOWN_TIMEOUT_MS=${config.shutdownTimeoutMs}: must be greater than DRAIN_DELAY_MS=${config.drainDelayMs}, since the deadline covers the drain delay`,
+    )
+  }
+  return config
+}

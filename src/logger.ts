@@ -1,0 +1,63 @@
+// Logging: pino JSON on stdout (what every Kubernetes log pipeline ingests), with a
+// request id on each request's lines and secrets kept out.
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import type { LoggerOptions } from 'pino'
+import type { LogLevel } from './config.js'
+
+const SENSITIVE_PARAMS = /^(password|passwd|pwd|secret|token|access_token|refresh_token|id_token|api_?key|key|sig|signature|auth|authorization|code)$/i
+
+/** Masks userinfo passwords and sensitive query parameters in a URL or path. */
+export function redactUrl(value: string): string {
+  // Absolute URLs (connection strings, redirect targets): scheme://user:password@host
+  let out = value.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):[^@/?#\s]*@/gi, '$1:[REDACTED]@')
+  const q = out.indexOf('?')
+  if (q === -1) return out
+  const query = out
+    .slice(q + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=')
+      const name = eq === -1 ? pair : pair.slice(0, eq)
+      let decoded = name
+      try { decoded = decodeURIComponent(name) } catch { /* keep raw name */ }
+      return eq !== -1 && SENSITIVE_PARAMS.test(decoded) ? `${name}=[REDACTED]` : pair
+    })
+    .join('&')
+  out = `${out.slice(0, q)}?${query}`
+  return out
+}
+
+// An incoming id is trusted only when it is short and plain, so a client cannot
+// inject log lines or unbounded data through it.
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+export function requestId(req: IncomingMessage): string {
+  const incoming = req.headers['x-request-id']
+  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
+}
+
+export function loggerOptions(level: LogLevel): LoggerOptions {
+  return {
+    level,
+    // Kubernetes adds its own timestamps too, but ISO time keeps the JSON readable off-cluster.
+    timestamp: () => `,"time":"${new Date().toISOString()}"`,
+    redact: {
+      paths: [
+        'req.headers.authorization',
+        'req.headers.cookie',
+        'req.headers["proxy-authorization"]',
+        'req.headers["x-api-key"]',
+        'res.headers["set-cookie"]',
+        '*.password',
+        '*.connectionString',
+      ],
+      censor: '[REDACTED]',
+    },
+    serializers: {
+      req(req: { method: string; url: string; hostname?: string; ip?: string; headers?: Record<string, unknown> }) {
+        return { method: req.method, url: redactUrl(req.url), host: req.hostname, remoteAddress: req.ip }
+      },
+    },
+  }
+}

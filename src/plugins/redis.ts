@@ -1,0 +1,61 @@
+// Redis as a fastify plugin: one ioredis client per process, decorated as `app.redis`,
+// closed in onClose. Connecting is left to startup (see startup.ts), so the process
+// can listen, and answer its probes, while Redis is still unreachable.
+import fp from 'fastify-plugin'
+import { Redis } from 'ioredis'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    redis: Redis
+  }
+}
+
+export interface RedisOptions {
+  url: string
+  commandTimeoutMs: number
+}
+
+/** Reconnect delay: exponential with jitter, capped, so replicas don't reconnect in lockstep. */
+export function reconnectDelay(attempt: number): number {
+  const base = Math.min(100 * 2 ** Math.min(attempt, 10), 5000)
+  return Math.round(base / 2 + Math.random() * (base / 2))
+}
+
+export default fp<RedisOptions>(
+  async (app, opts) => {
+    const redis = new Redis(opts.url, {
+      lazyConnect: true,
+      // During an outage commands fail at once instead of queueing without bound
+      // (the default offline queue grows with every request and replays them late).
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: opts.commandTimeoutMs,
+      connectTimeout: 5000,
+      retryStrategy: reconnectDelay,
+      connectionName: 'service-template',
+    })
+    // Without a listener an 'error' event would crash the process; ioredis reconnects
+    // on its own, so an outage is a log line and a failed readiness check.
+    let lastError = ''
+    redis.on('error', (err: Error & { code?: string }) => {
+      const key = err.code ?? err.message
+      if (key !== lastError) app.log.warn({ err: { message: err.message, code: err.code } }, 'redis: connection error')
+      lastError = key
+    })
+    redis.on('ready', () => {
+      if (lastError) app.log.info('redis: reconnected')
+      lastError = ''
+    })
+    app.decorate('redis', redis)
+    app.addHook('onClose', async () => {
+      const start = performance.now()
+      if (redis.status === 'ready') {
+        await redis.quit().catch(() => redis.disconnect())
+      } else {
+        redis.disconnect()
+      }
+      app.log.info({ ms: Math.round(performance.now() - start) }, 'redis: client closed')
+    })
+  },
+  { name: 'redis' },
+)

@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config'
+
+// Container-backed suites start real Postgres, Redis and Toxiproxy containers and
+// child processes: give hooks time for image pulls/builds on a cold machine.
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 300_000,
+    pool: 'forks',
+    // Two cores: run container suites two at a time at most, so timing-sensitive
+    // shutdown tests are not starved by a parallel image build.
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+})
