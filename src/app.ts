@@ -51,19 +51,20 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   closeConnectionsWhileStopping(app, lifecycle)
 
   // 5xx bodies never carry internals (error messages may name hosts or queries);
-  // 4xx keep fastify's clear validation messages.
+  // 4xx keep fastify's clear validation messages. A dependency that cannot be reached
+  // is a 503 with Retry-After: the request may succeed on retry, on this pod or another.
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500
-    if (status >= 500) {
-      req.log.error({ err }, 'request failed')
-      const unavailable = status === 503
-      return reply.code(status).send({
-        statusCode: status,
-        error: unavailable ? 'Service Unavailable' : 'Internal Server Error',
-        message: unavailable ? err.message : 'internal error',
-      })
+    const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : dependencyDown(err) ? 503 : 500
+    if (status < 500) {
+      return reply.code(status).send({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', code: err.code, message: err.message })
     }
-    return reply.code(status).send({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', code: err.code, message: err.message })
+    req.log.error({ err }, 'request failed')
+    if (status === 503) reply.header('retry-after', reply.getHeader('retry-after') ?? 5)
+    return reply.code(status).send({
+      statusCode: status,
+      error: STATUS_CODES[status] ?? 'Error',
+      message: status === 503 ? (err.statusCode === 503 ? err.message : 'dependency unavailable') : 'internal error',
+    })
   })
   app.setNotFoundHandler((req, reply) =>
     reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `Route ${req.method} ${req.url.split('?')[0]} not found` }),
@@ -95,4 +96,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(probeRoutes, { lifecycle, readiness, underPressure: () => app.isUnderPressure() })
   await app.register(itemRoutes, { prefix: '/api', cacheTtlSeconds: config.cacheTtlSeconds })
   return app
+}
+
+/** Connection-level failures of pg or ioredis, as opposed to bugs or bad queries. */
+function dependencyDown(err: Error & { code?: string }): boolean {
+  return (
+    (typeof err.code === 'string' && /^E[A-Z]+$/.test(err.code)) ||
+    /timeout|timed out|Connection terminated|Stream isn't writeable|connection is closed/i.test(err.message)
+  )
 }

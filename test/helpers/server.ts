@@ -1,0 +1,116 @@
+// Runs the built server (dist/server.js, what the image runs) as a real child process,
+// so tests send it real signals and observe its real exit code and stdout logs.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
+
+export const serverEntry = fileURLToPath(new URL('../../dist/server.js', import.meta.url))
+
+export interface LogLine {
+  level: number
+  msg: string
+  time: string
+  [key: string]: unknown
+}
+
+export interface ServerProcess {
+  child: ChildProcess
+  port: number
+  url: string
+  /** Parsed JSON log lines so far (stdout). */
+  logs: LogLine[]
+  /** Raw stdout + stderr so far. */
+  output(): string
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  /** Resolves when a log line matching `pred` appears. */
+  waitForLog(pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>
+  stop(): Promise<void>
+}
+
+export async function freePort(): Promise<number> {
+  const srv = createServer()
+  srv.listen(0, '127.0.0.1')
+  await once(srv, 'listening')
+  const { port } = srv.address() as { port: number }
+  srv.close()
+  await once(srv, 'close')
+  return port
+}
+
+export interface StartOptions {
+  /** What to wait for before resolving: the `lifecycle: ready` log (default), listening, or nothing. */
+  waitFor?: 'startup' | 'listening' | 'none'
+  /** Extra arguments for node, before the entry point (e.g. --import a fixture). */
+  nodeArgs?: string[]
+}
+
+export async function startServer(env: Record<string, string>, { waitFor = 'startup', nodeArgs = [] }: StartOptions = {}): Promise<ServerProcess> {
+  const port = await freePort()
+  const child = spawn(process.execPath, [...nodeArgs, serverEntry], {
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let raw = ''
+  let buffered = ''
+  const logs: LogLine[] = []
+  const waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = []
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    raw += chunk
+    buffered += chunk
+    let nl: number
+    while ((nl = buffered.indexOf('\n')) !== -1) {
+      const line = buffered.slice(0, nl)
+      buffered = buffered.slice(nl + 1)
+      try {
+        const parsed = JSON.parse(line) as LogLine
+        logs.push(parsed)
+        for (const w of [...waiters]) {
+          if (w.pred(parsed)) {
+            waiters.splice(waiters.indexOf(w), 1)
+            w.resolve(parsed)
+          }
+        }
+      } catch {
+        /* not JSON: kept in raw output */
+      }
+    }
+  })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (raw += chunk))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  )
+  const url = `http://127.0.0.1:${port}`
+  const proc: ServerProcess = {
+    child,
+    port,
+    url,
+    logs,
+    output: () => raw,
+    exited,
+    waitForLog(pred, timeoutMs = 30_000) {
+      const found = logs.find(pred)
+      if (found) return Promise.resolve(found)
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`log line not seen within ${timeoutMs} ms; output:\n${raw}`)), timeoutMs)
+        waiters.push({ pred, resolve: (l) => (clearTimeout(timer), resolve(l)) })
+      })
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL')
+        await exited
+      }
+    },
+  }
+  if (waitFor !== 'none') {
+    const ready = waitFor === 'startup' ? (l: LogLine) => l.lifecycle === 'ready' : (l: LogLine) => l.msg.startsWith('Server listening')
+    await Promise.race([
+      proc.waitForLog(ready, 60_000),
+      exited.then(({ code }) => {
+        throw new Error(`server exited with ${code} before ${waitFor}; output:\n${raw}`)
+      }),
+    ])
+  }
+  return proc
+}

@@ -1,0 +1,63 @@
+// Real dependencies for integration and process tests: Postgres and Redis containers,
+// and optionally Toxiproxy in front of each so tests can cut, slow and blackhole the
+// service's connections. Images come from test/helpers/images.ts.
+import { PostgreSqlContainer, type StartedPostgreSqlContainer } from '@testcontainers/postgresql'
+import { RedisContainer, type StartedRedisContainer } from '@testcontainers/redis'
+import { ToxiProxyContainer, type CreatedProxy, type StartedToxiProxyContainer } from '@testcontainers/toxiproxy'
+import { Network, type StartedNetwork } from 'testcontainers'
+import { images } from './images.js'
+
+export interface Stack {
+  network: StartedNetwork
+  postgres: StartedPostgreSqlContainer
+  redis: StartedRedisContainer
+  /** URLs the service should use (through Toxiproxy when enabled). */
+  databaseUrl: string
+  redisUrl: string
+  /** Direct URL to Postgres, bypassing Toxiproxy: for the test's own queries. */
+  directDatabaseUrl: string
+  toxiproxy?: StartedToxiProxyContainer
+  proxies?: { postgres: CreatedProxy; redis: CreatedProxy }
+  stop(): Promise<void>
+}
+
+export async function startStack({ toxiproxy = false }: { toxiproxy?: boolean } = {}): Promise<Stack> {
+  const network = await new Network().start()
+  const [postgres, redis, proxy] = await Promise.all([
+    new PostgreSqlContainer(images.postgres)
+      .withNetwork(network)
+      .withNetworkAliases('postgres')
+      .withUsername('app')
+      .withPassword('s3cret-pw')
+      .withDatabase('app')
+      .start(),
+    new RedisContainer(images.redis).withNetwork(network).withNetworkAliases('redis').start(),
+    toxiproxy ? new ToxiProxyContainer(images.toxiproxy).withNetwork(network).start() : undefined,
+  ])
+  const directDatabaseUrl = postgres.getConnectionUri()
+  let databaseUrl = directDatabaseUrl
+  let redisUrl = `redis://${redis.getHost()}:${redis.getMappedPort(6379)}`
+  let proxies: Stack['proxies']
+  if (proxy) {
+    proxies = {
+      postgres: await proxy.createProxy({ name: 'postgres', upstream: 'postgres:5432' }),
+      redis: await proxy.createProxy({ name: 'redis', upstream: 'redis:6379' }),
+    }
+    databaseUrl = `postgres://app:s3cret-pw@${proxies.postgres.host}:${proxies.postgres.port}/app`
+    redisUrl = `redis://${proxies.redis.host}:${proxies.redis.port}`
+  }
+  return {
+    network,
+    postgres,
+    redis,
+    databaseUrl,
+    redisUrl,
+    directDatabaseUrl,
+    ...(proxy ? { toxiproxy: proxy } : {}),
+    ...(proxies ? { proxies } : {}),
+    async stop() {
+      await Promise.allSettled([postgres.stop(), redis.stop(), proxy?.stop()])
+      await network.stop()
+    },
+  }
+}

@@ -1,0 +1,265 @@
+// The built server as a real child process against real Postgres and Redis: real
+// signals, real keep-alive connections, real exit codes. These are the behaviours a
+// rolling update depends on.
+import http from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { getContainerRuntimeClient } from 'testcontainers'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { startServer, type LogLine, type ServerProcess } from '../helpers/server.js'
+import { startStack, type Stack } from '../helpers/stack.js'
+
+interface Response {
+  status: number
+  body: string
+  connection: string | undefined
+}
+
+function request(url: string, agent: http.Agent | false): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent }, (res) => {
+        let body = ''
+        res.setEncoding('utf8').on('data', (c: string) => (body += c))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, connection: res.headers.connection }))
+        res.on('error', reject)
+      })
+      .on('error', reject)
+  })
+}
+
+let stack: Stack
+let server: ServerProcess | undefined
+beforeAll(async () => {
+  stack = await startStack()
+})
+afterAll(async () => {
+  await stack?.stop()
+})
+afterEach(async () => {
+  await server?.stop()
+  server = undefined
+})
+
+function start(env: Record<string, string>, nodeArgs: string[] = []) {
+  return startServer({ DATABASE_URL: stack.databaseUrl, REDIS_URL: stack.redisUrl, ...env }, { nodeArgs })
+}
+const lifecycleLines = (s: ServerProcess, phase: string) => s.logs.filter((l) => l.lifecycle === phase)
+
+describe('graceful shutdown', () => {
+  it('SIGTERM under keep-alive load: zero failed requests while draining, /ready 503, in-flight request completes, exit 0', async () => {
+    const drainDelayMs = 2000
+    const slowMs = 3500
+    server = await start({ DRAIN_DELAY_MS: String(drainDelayMs), SHUTDOWN_TIMEOUT_MS: '15000', KEEP_ALIVE_TIMEOUT_MS: '65000' })
+    const s = server
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 })
+    // Connections that sit idle in a client's pool: shutdown must close them at once,
+    // not wait for the 65 s keep-alive timeout.
+    const idleAgent = new http.Agent({ keepAlive: true })
+    await Promise.all(Array.from({ length: 4 }, () => request(`${s.url}/api/items`, idleAgent)))
+    expect(Object.values(idleAgent.freeSockets).flat().length).toBeGreaterThan(0)
+
+    let signalAt = Infinity
+    let stopLoad = false
+    const duringDrain = { ok: 0, failed: [] as string[], closeHeaders: 0 }
+    const loop = async () => {
+      while (!stopLoad) {
+        const began = performance.now()
+        try {
+          const res = await request(`${s.url}/api/items`, agent)
+          if (began < signalAt) continue
+          if (res.status === 200) duringDrain.ok++
+          else duringDrain.failed.push(`HTTP ${res.status}: ${res.body}`)
+          if (res.connection === 'close') duringDrain.closeHeaders++
+        } catch (err) {
+          if (began >= signalAt) duringDrain.failed.push(String(err))
+        }
+      }
+    }
+    const loops = Array.from({ length: 8 }, loop)
+    await sleep(500)
+
+    const slow = request(`${s.url}/api/slow?ms=${slowMs}`, false)
+    await s.waitForLog((l: LogLine) => (l.req as { url?: string } | undefined)?.url === `/api/slow?ms=${slowMs}`)
+
+    signalAt = performance.now()
+    s.child.kill('SIGTERM')
+    await s.waitForLog((l) => l.lifecycle === 'draining')
+    const readyDuringDrain: number[] = []
+    while (performance.now() - signalAt < drainDelayMs - 500) {
+      readyDuringDrain.push((await request(`${s.url}/ready`, false)).status)
+      await sleep(100)
+    }
+    // Load stops before the drain delay ends: by then the endpoint is gone in Kubernetes.
+    stopLoad = true
+    await Promise.all(loops)
+
+    expect(duringDrain.failed).toEqual([])
+    expect(duringDrain.ok).toBeGreaterThan(20)
+    expect(duringDrain.closeHeaders).toBe(duringDrain.ok)
+    expect(readyDuringDrain.length).toBeGreaterThan(3)
+    expect(new Set(readyDuringDrain)).toEqual(new Set([503]))
+
+    const slowRes = await slow
+    expect(slowRes.status).toBe(200)
+    expect(JSON.parse(slowRes.body)).toEqual({ waitedMs: slowMs })
+
+    const { code } = await s.exited
+    const totalMs = performance.now() - signalAt
+    expect(code).toBe(0)
+    // About the drain delay plus the longest request, far from the keep-alive timeout.
+    expect(totalMs).toBeGreaterThan(drainDelayMs)
+    expect(totalMs).toBeLessThan(slowMs + 2000)
+    for (const phase of ['draining', 'closing', 'closed']) expect(lifecycleLines(s, phase)).toHaveLength(1)
+    expect(lifecycleLines(s, 'closed')[0]).toMatchObject({ exitCode: 0, totalMs: expect.any(Number) as number })
+    agent.destroy()
+    idleAgent.destroy()
+  })
+
+  it('with only idle keep-alive connections, exits right after the drain delay', async () => {
+    server = await start({ DRAIN_DELAY_MS: '500', SHUTDOWN_TIMEOUT_MS: '10000', KEEP_ALIVE_TIMEOUT_MS: '65000' })
+    const idleAgent = new http.Agent({ keepAlive: true })
+    await Promise.all(Array.from({ length: 6 }, () => request(`${server!.url}/health`, idleAgent)))
+    const signalAt = performance.now()
+    server.child.kill('SIGTERM')
+    expect((await server.exited).code).toBe(0)
+    const totalMs = performance.now() - signalAt
+    expect(totalMs).toBeGreaterThanOrEqual(500)
+    expect(totalMs).toBeLessThan(2000)
+    idleAgent.destroy()
+  })
+
+  it('SIGINT runs the same sequence', async () => {
+    server = await start({ DRAIN_DELAY_MS: '0', SHUTDOWN_TIMEOUT_MS: '5000' })
+    server.child.kill('SIGINT')
+    expect((await server.exited).code).toBe(0)
+    expect(lifecycleLines(server, 'draining')[0]).toMatchObject({ reason: 'SIGINT' })
+  })
+
+  it('a second signal exits at once', async () => {
+    server = await start({ DRAIN_DELAY_MS: '10000', SHUTDOWN_TIMEOUT_MS: '20000' })
+    server.child.kill('SIGTERM')
+    await server.waitForLog((l) => l.lifecycle === 'draining')
+    const secondAt = performance.now()
+    server.child.kill('SIGTERM')
+    expect((await server.exited).code).toBe(1)
+    expect(performance.now() - secondAt).toBeLessThan(1000)
+    expect(server.logs.some((l) => l.msg === 'shutdown: second signal, exiting now')).toBe(true)
+  })
+})
+
+describe('shutdown deadline', () => {
+  it('a request that outlives SHUTDOWN_TIMEOUT_MS: exit 1 at the deadline, naming the step', async () => {
+    server = await start({ DRAIN_DELAY_MS: '200', SHUTDOWN_TIMEOUT_MS: '1500' })
+    const s = server
+    const slow = request(`${s.url}/api/slow?ms=20000`, false).catch((err: Error) => err)
+    await s.waitForLog((l) => (l.req as { url?: string } | undefined)?.url === '/api/slow?ms=20000')
+    const signalAt = performance.now()
+    s.child.kill('SIGTERM')
+    expect((await s.exited).code).toBe(1)
+    const totalMs = performance.now() - signalAt
+    expect(totalMs).toBeGreaterThanOrEqual(1500)
+    expect(totalMs).toBeLessThan(2500)
+    expect(s.logs.find((l) => l.level === 60)).toMatchObject({ step: 'closing HTTP server (in-flight requests)', timeoutMs: 1500 })
+    expect(await slow).toBeInstanceOf(Error)
+  })
+
+  it('a dependency that hangs on close (Redis paused): exit 1 at the deadline, naming the step', async () => {
+    server = await start({ DRAIN_DELAY_MS: '0', SHUTDOWN_TIMEOUT_MS: '2000', REDIS_COMMAND_TIMEOUT_MS: '60000' })
+    const s = server
+    // A paused container keeps its TCP connections open but never answers, so the
+    // client's QUIT waits for a reply that does not come.
+    const client = await getContainerRuntimeClient()
+    const container = client.container.getById(stack.redis.getId())
+    await container.pause()
+    try {
+      const signalAt = performance.now()
+      s.child.kill('SIGTERM')
+      expect((await s.exited).code).toBe(1)
+      const totalMs = performance.now() - signalAt
+      expect(totalMs).toBeGreaterThanOrEqual(2000)
+      expect(totalMs).toBeLessThan(3000)
+      expect(s.logs.find((l) => l.level === 60)).toMatchObject({ step: 'closing Postgres and Redis' })
+    } finally {
+      await container.unpause()
+    }
+  })
+})
+
+describe('fatal errors', () => {
+  const fixture = fileURLToPath(new URL('../fixtures/fatal-on-signal.mjs', import.meta.url))
+  it.each([
+    ['SIGUSR2', 'uncaughtException', 'boom: uncaught from test fixture'],
+    ['SIGHUP', 'unhandledRejection', 'boom: unhandled rejection from test fixture'],
+  ] as const)('%s → %s is logged as fatal and leads to the same shutdown with exit 1', async (signal, origin, message) => {
+    server = await start({ DRAIN_DELAY_MS: '100', SHUTDOWN_TIMEOUT_MS: '5000' }, ['--import', fixture])
+    server.child.kill(signal)
+    expect((await server.exited).code).toBe(1)
+    expect(server.logs.find((l) => l.level === 60)).toMatchObject({ origin, err: { message }, msg: 'fatal error, shutting down' })
+    expect(lifecycleLines(server, 'closed')[0]).toMatchObject({ exitCode: 1 })
+  })
+})
+
+describe('startup', () => {
+  it('listens at once; /startup and /ready 503 until the dependencies come, then 200; never crashes meanwhile', async () => {
+    const net = await import('node:net')
+    const { freePort } = await import('../helpers/server.js')
+    // Postgres "comes up" later: a TCP forwarder we open after a while.
+    const port = await freePort()
+    const direct = new URL(stack.directDatabaseUrl)
+    server = await startServer(
+      { DATABASE_URL: `postgres://app:s3cret-pw@127.0.0.1:${port}/app`, REDIS_URL: stack.redisUrl },
+      { waitFor: 'listening' },
+    )
+    const s = server
+    for (let i = 0; i < 5; i++) {
+      expect((await request(`${s.url}/health`, false)).status).toBe(200)
+      expect((await request(`${s.url}/startup`, false)).status).toBe(503)
+      expect(JSON.parse((await request(`${s.url}/ready`, false)).body)).toEqual({ status: 'not ready', reason: 'starting' })
+      await sleep(300)
+    }
+    expect(s.child.exitCode).toBeNull()
+    const forwarder = net.createServer((socket) => {
+      const upstream = net.connect(Number(direct.port), direct.hostname)
+      socket.pipe(upstream).pipe(socket)
+      socket.on('error', () => upstream.destroy())
+      upstream.on('error', () => socket.destroy())
+    })
+    forwarder.listen(port, '127.0.0.1')
+    try {
+      await s.waitForLog((l) => l.lifecycle === 'ready', 30_000)
+      expect((await request(`${s.url}/startup`, false)).status).toBe(200)
+      expect((await request(`${s.url}/ready`, false)).status).toBe(200)
+      expect(s.logs.some((l) => l.msg === 'startup: postgres not ready, retrying')).toBe(true)
+    } finally {
+      await s.stop()
+      forwarder.close()
+    }
+  })
+})
+
+describe('logging', () => {
+  it('request ids in lines and headers, secrets redacted, successful probes not logged at info', async () => {
+    server = await start({ DRAIN_DELAY_MS: '0' })
+    const s = server
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
+      http
+        .get(`${s.url}/api/items?token=tok-secret-1&page=1`, { headers: { authorization: 'Bearer auth-secret-2', cookie: 'sid=cookie-secret-3', 'x-request-id': 'req-abc-123' } }, (r) => {
+          r.resume()
+          r.on('end', () => resolve(r))
+        })
+        .on('error', reject),
+    )
+    expect(res.statusCode).toBe(200)
+    expect(res.headers['x-request-id']).toBe('req-abc-123')
+    for (let i = 0; i < 5; i++) {
+      for (const probe of ['/health', '/ready', '/startup']) expect((await request(`${s.url}${probe}`, false)).status).toBe(200)
+    }
+    const lines = await s.waitForLog((l) => l.reqId === 'req-abc-123' && l.msg === 'request completed').then(() => s.logs.filter((l) => l.reqId === 'req-abc-123'))
+    expect(lines.length).toBeGreaterThanOrEqual(2)
+    expect(lines[0]).toMatchObject({ req: { url: '/api/items?token=[REDACTED]&page=1' } })
+    const out = s.output()
+    for (const secret of ['tok-secret-1', 'auth-secret-2', 'cookie-secret-3', 's3cret-pw']) expect(out).not.toContain(secret)
+    expect(s.logs.filter((l) => /^\/(health|ready|startup)/.test((l.req as { url?: string } | undefined)?.url ?? ''))).toEqual([])
+  })
+})

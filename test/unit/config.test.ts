@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig } from '../../src/config.js'
+
+const base = { DATABASE_URL: 'postgres://app:pw@db:5432/app', REDIS_URL: 'redis://cache:6379' }
+
+describe('loadConfig', () => {
+  it('applies documented defaults', () => {
+    const c = loadConfig(base)
+    expect(c).toMatchObject({
+      port: 8000,
+      host: '0.0.0.0',
+      logLevel: 'info',
+      drainDelayMs: 5000,
+      shutdownTimeoutMs: 15000,
+      readyCheckTimeoutMs: 1000,
+      readyCacheTtlMs: 1000,
+    })
+  })
+
+  it('reads every variable', () => {
+    const c = loadConfig({ ...base, PORT: '9000', HOST: '127.0.0.1', LOG_LEVEL: 'debug', DRAIN_DELAY_MS: '0', SHUTDOWN_TIMEOUT_MS: '2500', MAX_EVENT_LOOP_UTILIZATION: '0.5' })
+    expect(c).toMatchObject({ port: 9000, host: '127.0.0.1', logLevel: 'debug', drainDelayMs: 0, shutdownTimeoutMs: 2500, maxEventLoopUtilization: 0.5 })
+  })
+
+  it.each([
+    [{ PORT: 'abc' }, /^PORT=abc: expected an integer from 0 to 65535$/],
+    [{ PORT: '70000' }, /^PORT=70000: expected an integer/],
+    [{ DRAIN_DELAY_MS: '10s' }, /^DRAIN_DELAY_MS=10s: expected an integer/],
+    [{ SHUTDOWN_TIMEOUT_MS: '-1' }, /^SHUTDOWN_TIMEOUT_MS=-1: expected an integer/],
+    [{ READY_CHECK_TIMEOUT_MS: '1e3' }, /^READY_CHECK_TIMEOUT_MS=1e3/],
+    [{ LOG_LEVEL: 'verbose' }, /^LOG_LEVEL=verbose: expected one of fatal, error/],
+    [{ MAX_EVENT_LOOP_UTILIZATION: '2' }, /^MAX_EVENT_LOOP_UTILIZATION=2: expected a number from 0 to 1$/],
+    [{ DATABASE_URL: undefined }, /^DATABASE_URL is required/],
+    [{ REDIS_URL: '' }, /^REDIS_URL is required/],
+    [{ DATABASE_URL: 'postgres:///app' }, /^DATABASE_URL has no host/],
+    [{ DATABASE_URL: 'mysql://db/app' }, /^DATABASE_URL has protocol "mysql:"/],
+    [{ REDIS_URL: 'not a url' }, /^REDIS_URL is not a valid URL/],
+    [{ DRAIN_DELAY_MS: '5000', SHUTDOWN_TIMEOUT_MS: '5000' }, /^SHUTDOWN_TIMEOUT_MS=5000: must be greater than DRAIN_DELAY_MS=5000/],
+  ])('rejects %o with a message naming the variable', (override, message) => {
+    expect(() => loadConfig({ ...base, ...override })).toThrow(ConfigError)
+    expect(() => loadConfig({ ...base, ...override })).toThrow(message)
+  })
+
+  it('never echoes a URL, which may hold a password', () => {
+    for (const DATABASE_URL of ['postgres://u:hunter2@/app', 'http://u:hunter2@db/app', 'postgres://u:hunter2@db:port/app']) {
+      expect(() => loadConfig({ ...base, DATABASE_URL })).toThrow(/DATABASE_URL/)
+      expect(() => loadConfig({ ...base, DATABASE_URL })).not.toThrow(/hunter2/)
+    }
+  })
+})

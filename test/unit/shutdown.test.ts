@@ -1,0 +1,82 @@
+// The shutdown sequence in-process, with a recorded exit() instead of process.exit.
+// test/process/ proves the same against the real server with real signals.
+import type { FastifyInstance } from 'fastify'
+import { afterEach, describe, expect, it } from 'vitest'
+import { buildApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
+import { createShutdown } from '../../src/shutdown.js'
+
+const env = { DATABASE_URL: 'postgres://app:pw@127.0.0.1:1/app', REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'silent' }
+const checks = [{ name: 'postgres', run: async () => {} }]
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+let app: FastifyInstance
+afterEach(async () => {
+  // The deadline test leaves a hung onClose hook behind: don't wait on it.
+  if (app && app.lifecycle.phase === 'ready') await app.close()
+})
+
+async function setup(drainDelayMs: number, timeoutMs: number, onClose?: () => Promise<unknown>) {
+  app = await buildApp(loadConfig(env), { checks })
+  if (onClose) app.addHook('onClose', onClose)
+  await app.ready()
+  app.lifecycle.enter('ready')
+  const exits: number[] = []
+  let exited!: (code: number) => void
+  const exitedOnce = new Promise<number>((resolve) => (exited = resolve))
+  const handlers = createShutdown({
+    app,
+    lifecycle: app.lifecycle,
+    drainDelayMs,
+    timeoutMs,
+    exit: (code) => {
+      exits.push(code)
+      exited(code)
+    },
+  })
+  return { handlers, exits, exitedOnce }
+}
+
+describe('shutdown sequence', () => {
+  it('drains with /ready 503 and Connection: close, then closes and exits 0', async () => {
+    const closed: string[] = []
+    const { handlers, exits, exitedOnce } = await setup(150, 2000, async () => void closed.push('deps'))
+    handlers.onSignal('SIGTERM')
+    expect(app.lifecycle.phase).toBe('draining')
+    const ready = await app.inject('/ready')
+    expect(ready.statusCode).toBe(503)
+    // Still serving normally during the drain delay, asking clients to reconnect.
+    const served = await app.inject('/api/slow?ms=0')
+    expect(served.statusCode).toBe(200)
+    expect(served.headers.connection).toBe('close')
+    expect(closed).toEqual([])
+    expect(await exitedOnce).toBe(0)
+    expect(closed).toEqual(['deps'])
+    expect(app.lifecycle.phase).toBe('closed')
+    expect(exits).toEqual([0])
+  })
+
+  it('a second signal exits 1 at once', async () => {
+    const { handlers, exits } = await setup(5000, 10_000)
+    handlers.onSignal('SIGTERM')
+    handlers.onSignal('SIGINT')
+    expect(exits).toEqual([1])
+  })
+
+  it('past the deadline it exits 1, even while a teardown step hangs', async () => {
+    const { handlers, exitedOnce } = await setup(0, 300, () => new Promise(() => {}))
+    const start = performance.now()
+    handlers.onSignal('SIGTERM')
+    expect(await exitedOnce).toBe(1)
+    expect(performance.now() - start).toBeGreaterThanOrEqual(295)
+  })
+
+  it('a fatal error runs the same sequence and exits 1', async () => {
+    const { handlers, exitedOnce } = await setup(0, 2000)
+    handlers.onFatal(new Error('boom'), 'uncaughtException')
+    expect(app.lifecycle.phase).not.toBe('ready')
+    expect(await exitedOnce).toBe(1)
+    await sleep(0)
+    expect(app.lifecycle.phase).toBe('closed')
+  })
+})
