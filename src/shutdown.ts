@@ -63,7 +63,7 @@ export function createShutdown({ app, lifecycle, drainDelayMs, timeoutMs, startu
     await sleep(drainDelayMs)
 
     step = 'closing HTTP server (in-flight requests)'
-    lifecycle.enter('closing', { inFlight: await connectionCount(app) })
+    lifecycle.enter('closing', { openConnections: await connectionCount(app) })
     // fastify.close(): stops listening, closes idle connections, waits for in-flight
     // requests, then runs the plugins' onClose hooks (pool.end(), redis.quit()).
     app.server.once('close', () => (step = 'closing Postgres and Redis'))
