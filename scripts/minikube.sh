@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Run the service on a local minikube cluster with the Helm chart and values-minikube.yaml
+# (app + throw-away Postgres and Redis), test it, and watch a zero-downtime rolling update.
+#
+#   scripts/minikube.sh up     start minikube if needed, build the image into it, helm upgrade --install --wait
+#   scripts/minikube.sh test   helm test (GET /ready through the Service, from a pod running the app image)
+#   scripts/minikube.sh roll   kubectl rollout restart + rollout status, with a client pod counting failed requests
+#   scripts/minikube.sh down   helm uninstall and delete the namespace (the minikube cluster is kept)
+#
+# Settings (environment):
+#   MINIKUBE_PROFILE  minikube profile, also the kube context used      (default: minikube)
+#   NAMESPACE         namespace of the release                          (default: service-template)
+#   RELEASE           Helm release name                                 (default: service-template)
+#   IMAGE_REPOSITORY  image repository, must match the values           (default: service-template)
+#   IMAGE_TAG         image tag                                         (default: dev)
+#   BUILD             how the image gets into minikube: "minikube" (minikube image build)
+#                     or "docker" (docker build on the host + minikube image load) (default: minikube)
+#   TIMEOUT           helm/kubectl wait timeout                          (default: 5m)
+#   ROLL_SECONDS      how long the client pod sends requests during `roll` (default: 60)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PROFILE="${MINIKUBE_PROFILE:-minikube}"
+NAMESPACE="${NAMESPACE:-service-template}"
+RELEASE="${RELEASE:-service-template}"
+IMAGE_REPOSITORY="${IMAGE_REPOSITORY:-service-template}"
+IMAGE_TAG="${IMAGE_TAG:-dev}"
+BUILD="${BUILD:-minikube}"
+TIMEOUT="${TIMEOUT:-5m}"
+ROLL_SECONDS="${ROLL_SECONDS:-60}"
+
+CHART=helm/service-template
+VALUES="$CHART/values-minikube.yaml"
+IMAGE="$IMAGE_REPOSITORY:$IMAGE_TAG"
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || die "$1 not found on PATH ($2)"
+}
+
+# Always name the context: never deploy to whatever cluster kubectl happens to point at.
+kubectl_() {
+  if command -v kubectl >/dev/null 2>&1; then
+    kubectl --context "$PROFILE" --namespace "$NAMESPACE" "$@"
+  else
+    minikube -p "$PROFILE" kubectl -- --context "$PROFILE" --namespace "$NAMESPACE" "$@"
+  fi
+}
+helm_() { helm --kube-context "$PROFILE" --namespace "$NAMESPACE" "$@"; }
+
+# Fullname as computed by the chart's _helpers.tpl (release name contains the chart name -> release name).
+fullname() {
+  if [[ "$RELEASE" == *service-template* ]]; then printf '%s' "$RELEASE"; else printf '%s-service-template' "$RELEASE"; fi
+}
+
+ensure_cluster() {
+  need minikube "https://minikube.sigs.k8s.io/docs/start/"
+  need helm "https://helm.sh/docs/intro/install/"
+  if ! minikube -p "$PROFILE" status >/dev/null 2>&1; then
+    log "starting minikube profile $PROFILE"
+    minikube start -p "$PROFILE"
+  fi
+}
+
+build_image() {
+  case "$BUILD" in
+    minikube)
+      # Builds inside the cluster's container runtime: the image is there for
+      # imagePullPolicy Never without any registry.
+      log "building $IMAGE inside minikube"
+      minikube -p "$PROFILE" image build -t "$IMAGE" .
+      ;;
+    docker)
+      need docker "or use BUILD=minikube"
+      log "building $IMAGE with docker and loading it into minikube"
+      docker build -t "$IMAGE" .
+      minikube -p "$PROFILE" image load "$IMAGE"
+      ;;
+    *) die "BUILD must be minikube or docker, got '$BUILD'" ;;
+  esac
+}
+
+cmd_up() {
+  ensure_cluster
+  build_image
+  log "helm upgrade --install $RELEASE (namespace $NAMESPACE)"
+  # --wait: returns once the Deployments are rolled out, i.e. every pod passed its
+  # startup and readiness probes (so Postgres, Redis and the migration are OK).
+  # Rebuilding the same tag does not change the pod template, so force a restart when
+  # the release already exists to pick up the new image.
+  local existed=false
+  if helm_ status "$RELEASE" >/dev/null 2>&1; then existed=true; fi
+  helm_ upgrade --install "$RELEASE" "$CHART" \
+    --create-namespace \
+    --values "$VALUES" \
+    --set-string "image.repository=$IMAGE_REPOSITORY" \
+    --set-string "image.tag=$IMAGE_TAG" \
+    --wait --timeout "$TIMEOUT"
+  if [[ "$existed" == true ]]; then
+    log "release existed: restarting pods to run the freshly built image"
+    kubectl_ rollout restart "deployment/$(fullname)"
+    kubectl_ rollout status "deployment/$(fullname)" --timeout "$TIMEOUT"
+  fi
+  kubectl_ get pods -o wide
+  log "up. Next: $0 test, $0 roll; API: kubectl -n $NAMESPACE port-forward svc/$(fullname) 8080:80"
+}
+
+cmd_test() {
+  ensure_cluster
+  log "helm test $RELEASE"
+  helm_ test "$RELEASE" --logs --timeout "$TIMEOUT"
+}
+
+cmd_roll() {
+  ensure_cluster
+  local name client
+  name="$(fullname)"
+  client="$name-roll-client"
+  kubectl_ delete pod "$client" --ignore-not-found --wait=true >/dev/null
+
+  # A client inside the cluster sends requests through the Service for ROLL_SECONDS,
+  # while every pod is replaced. Any refused connection or 5xx means the drain
+  # (preStop sleep, readiness, SHUTDOWN_TIMEOUT_MS) is not doing its job.
+  log "starting $client: GET /health through the Service for ${ROLL_SECONDS}s"
+  kubectl_ run "$client" \
+    --image "$IMAGE" --image-pull-policy Never --restart Never \
+    --labels "$name-client=true,app.kubernetes.io/component=roll-client" \
+    --env "TARGET_URL=http://$name/health" --env "ROLL_SECONDS=$ROLL_SECONDS" \
+    --command -- node -e '
+      const url = process.env.TARGET_URL
+      const until = Date.now() + Number(process.env.ROLL_SECONDS) * 1000
+      let ok = 0
+      const failures = {}
+      const main = async () => {
+        while (Date.now() < until) {
+          try {
+            const res = await fetch(url, { signal: AbortSignal.timeout(2000) })
+            await res.arrayBuffer()
+            if (res.status === 200) ok++
+            else failures[res.status] = (failures[res.status] ?? 0) + 1
+          } catch (err) {
+            const key = err.cause?.code ?? err.name
+            failures[key] = (failures[key] ?? 0) + 1
+          }
+          await new Promise((r) => setTimeout(r, 20))
+        }
+        const failed = Object.values(failures).reduce((a, b) => a + b, 0)
+        console.log(JSON.stringify({ ok, failed, failures }))
+        process.exit(failed === 0 ? 0 : 1)
+      }
+      main()
+    '
+  kubectl_ wait --for=condition=Ready "pod/$client" --timeout "$TIMEOUT"
+
+  log "kubectl rollout restart deployment/$name"
+  kubectl_ rollout restart "deployment/$name"
+  kubectl_ rollout status "deployment/$name" --timeout "$TIMEOUT"
+  kubectl_ get replicasets -l "app.kubernetes.io/instance=$RELEASE,app.kubernetes.io/component=server"
+
+  log "waiting for $client to finish"
+  local phase=""
+  for _ in $(seq 1 $((ROLL_SECONDS + 60))); do
+    phase="$(kubectl_ get pod "$client" -o jsonpath='{.status.phase}')"
+    [[ "$phase" == Succeeded || "$phase" == Failed ]] && break
+    sleep 1
+  done
+  kubectl_ logs "$client"
+  kubectl_ delete pod "$client" --wait=false >/dev/null
+  [[ "$phase" == Succeeded ]] || die "requests failed during the rollout (client pod phase: ${phase:-unknown})"
+  log "rolled with no failed request"
+}
+
+cmd_down() {
+  need helm "https://helm.sh/docs/intro/install/"
+  log "helm uninstall $RELEASE"
+  helm_ uninstall "$RELEASE" --wait --ignore-not-found
+  kubectl_ delete namespace "$NAMESPACE" --ignore-not-found --wait=false
+  log "down (the minikube cluster is still running: minikube -p $PROFILE stop)"
+}
+
+usage() {
+  sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  test) cmd_test ;;
+  roll) cmd_roll ;;
+  down) cmd_down ;;
+  -h | --help | help) usage ;;
+  *) usage >&2; exit 2 ;;
+esac
