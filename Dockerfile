@@ -1,4 +1,4 @@
-# Production image for the service: two stages on the same Node.js base.
+# Production image for the service: multi-stage, every stage on the same Node.js base.
 #
 #   docker build -t k8s-fastify-service-template .
 #   docker build --build-arg NODE_IMAGE=registry.example.com/node:24-bookworm-slim \
@@ -8,10 +8,10 @@
 # with BuildKit, the legacy builder (what testcontainers uses) and Podman/Buildah, and
 # needs no frontend image from a registry.
 
-# Base image for both stages. Mirrors and air-gapped builds override it.
+# Base image for every stage. Mirrors and air-gapped builds override it.
 ARG NODE_IMAGE=node:24-bookworm-slim
 
-# ---- build: all dependencies, compile TypeScript, then drop the dev dependencies ----
+# ---- build: all dependencies, compile TypeScript ----
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 
@@ -23,9 +23,14 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-# Same lockfile, production dependencies only. Pruning in place keeps exactly the
-# versions that were compiled against and needs no second download.
-RUN npm prune --omit=dev --no-audit --no-fund
+# ---- deps: production dependencies only, from the same lockfile ----
+# A clean install of its own rather than `npm prune` in the build stage: prune leaves
+# empty scope directories of dev dependencies behind, and this stage's cache layer only
+# depends on the manifests, not on src/.
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
 
 # ---- runtime: production dependencies and compiled code, nothing else ----
 FROM ${NODE_IMAGE} AS runtime
@@ -44,8 +49,9 @@ ENV NODE_ENV=production \
 
 WORKDIR /app
 # Owned by root, so the service (running as `node`) cannot rewrite its own code.
+# package.json is needed at run time: its "type": "module" makes dist/*.js ES modules.
 COPY package.json ./
-COPY --from=build /app/node_modules ./node_modules
+COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 
 # The image's `node` user (uid/gid 1000), given numerically so that Kubernetes'
@@ -59,5 +65,8 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8000)+'/health',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 
 # Exec form, node itself as PID 1: SIGTERM goes straight to the service, which drains
-# and exits 0 (npm start would sit in between and not forward the signal reliably).
+# and exits 0. Not `npm start` (nor a shell form): that puts a second process between
+# the engine and the service, which must relay the signal and the exit status. The
+# official image's entrypoint script is cleared too: nothing runs before node.
+ENTRYPOINT []
 CMD ["node", "dist/server.js"]
