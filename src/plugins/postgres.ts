@@ -34,8 +34,8 @@ export default fp<PostgresOptions>(
     // pg_terminate_backend). pg emits that on the pool; without a listener Node
     // treats it as an uncaught error and the process crashes. The pool has already
     // discarded the client; the next query opens a new connection.
-    pool.on('error', (err) => {
-      app.log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'postgres: idle connection lost')
+    pool.on('error', (err: Error & { code?: string }) => {
+      app.log.warn({ reason: err.message, code: err.code }, 'postgres: idle connection lost')
     })
     app.decorate('pg', pool)
     app.addHook('onClose', async () => {

@@ -35,19 +35,22 @@ export default fp<RedisOptions>(
       connectionName: 'service-template',
     })
     // Without a listener an 'error' event would crash the process; ioredis reconnects
-    // on its own, so an outage is a log line and a failed readiness check.
-    let lastError = ''
-    redis.on('error', (err: Error & { code?: string }) => {
-      const key = err.code ?? err.message
-      if (key !== lastError) app.log.warn({ err: { message: err.message, code: err.code } }, 'redis: connection error')
-      lastError = key
-    })
+    // on its own, so an outage is one log line and a failed readiness check.
+    let down = false
+    let closing = false
+    const lost = (reason: string, code?: string) => {
+      if (!down && !closing) app.log.warn({ reason, code }, 'redis: connection lost')
+      down = true
+    }
+    redis.on('error', (err: Error & { code?: string }) => lost(err.message, err.code))
+    redis.on('close', () => lost('connection closed'))
     redis.on('ready', () => {
-      if (lastError) app.log.info('redis: reconnected')
-      lastError = ''
+      if (down) app.log.info('redis: reconnected')
+      down = false
     })
     app.decorate('redis', redis)
     app.addHook('onClose', async () => {
+      closing = true
       const start = performance.now()
       if (redis.status === 'ready') {
         await redis.quit().catch(() => redis.disconnect())

@@ -1,0 +1,280 @@
+// Fault injection against the built server: real Postgres and Redis behind Toxiproxy,
+// with every connection of the service going through it. Each dependency is cut,
+// slowed and blackholed in turn; throughout, /ready must answer 503 naming the failed
+// dependency (and within its time budget, even while the dependency hangs), /health
+// must stay 200, the process must never crash, and readiness must come back once the
+// fault is removed. Scenarios run in order, against one server process.
+import type { CreatedProxy } from '@testcontainers/toxiproxy'
+import { setTimeout as sleep } from 'node:timers/promises'
+import pg from 'pg'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import {
+  expectAlive,
+  getJson,
+  until,
+  type Dependency,
+  type HealthBody,
+  type ProbeResult,
+  type ReadyBody,
+} from '../helpers/integration-probes.js'
+import { connectionsTo } from '../helpers/integration-sockets.js'
+import { startServer, type ServerProcess } from '../helpers/server.js'
+import { startStack, type Stack } from '../helpers/stack.js'
+
+const READY_CHECK_TIMEOUT_MS = 1000
+/** What a probe may take at most: the check timeout plus slack for a loaded machine. */
+const READY_BUDGET_MS = READY_CHECK_TIMEOUT_MS + 750
+const HEALTH_BUDGET_MS = 750
+/** ioredis reconnects with a backoff capped at 5 s; pg's connect timeout is 5 s. */
+const RECOVERY_MS = 30_000
+const PASSWORD = 's3cret-pw'
+
+let stack: Stack
+let server: ServerProcess
+/** Every probe body the server sent, to check none ever leaks a secret. */
+const probeBodies: string[] = []
+
+beforeAll(async () => {
+  stack = await startStack({ toxiproxy: true })
+  server = await startServer({
+    DATABASE_URL: stack.databaseUrl,
+    REDIS_URL: stack.redisUrl,
+    READY_CHECK_TIMEOUT_MS: String(READY_CHECK_TIMEOUT_MS),
+    // Every probe runs the checks: the tests observe the dependency, not a cached answer.
+    READY_CACHE_TTL_MS: '0',
+    PG_QUERY_TIMEOUT_MS: '2000',
+    REDIS_COMMAND_TIMEOUT_MS: '1000',
+  })
+})
+
+afterAll(async () => {
+  await server?.stop()
+  await stack?.stop()
+})
+
+beforeEach(async () => {
+  // Each scenario starts from a healthy service, whatever the previous one left behind.
+  await untilReady('ready before the scenario')
+  // stdout may trail the probe's response: wait until the log has caught up with the
+  // flip to ready, so a scenario's log slice holds only its own flips.
+  await until('readiness: ready logged', async () => server.logs.findLast((l) => l.msg.startsWith('readiness: '))?.msg === 'readiness: ready', {
+    timeoutMs: 5000,
+  })
+})
+
+afterEach(() => {
+  expectAlive(server)
+  for (const body of probeBodies) {
+    expect(body).not.toContain(PASSWORD)
+    expect(body).not.toContain('postgres://')
+  }
+  const output = server.output()
+  expect(output).not.toContain(PASSWORD)
+  // Nothing but structured log lines: no stray console output, unhandled-error notices
+  // or runtime warnings (MaxListenersExceeded, ...) on stdout or stderr.
+  const unstructured = output.split('\n').filter((line) => line.trim() !== '' && !isJson(line))
+  expect(unstructured).toEqual([])
+})
+
+function isJson(line: string): boolean {
+  try {
+    JSON.parse(line)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function proxyOf(dep: Dependency): CreatedProxy {
+  const proxy = stack.proxies?.[dep]
+  if (!proxy) throw new Error('stack started without toxiproxy')
+  return proxy
+}
+
+const otherThan = (dep: Dependency): Dependency => (dep === 'postgres' ? 'redis' : 'postgres')
+
+/** GET /ready: always no-store, always within budget, whatever the dependencies do. */
+async function ready(): Promise<ProbeResult<ReadyBody>> {
+  const res = await getJson<ReadyBody>(`${server.url}/ready`)
+  probeBodies.push(res.raw)
+  expect(res.cacheControl).toBe('no-store')
+  expect(res.ms, `/ready took ${Math.round(res.ms)} ms: ${res.raw}`).toBeLessThan(READY_BUDGET_MS)
+  return res
+}
+
+/** GET /health: 200, fast, no-store, in every state. */
+async function health(): Promise<void> {
+  const res = await getJson<HealthBody>(`${server.url}/health`)
+  probeBodies.push(res.raw)
+  expect(res.status).toBe(200)
+  expect(res.body).toEqual({ status: 'ok' })
+  expect(res.cacheControl).toBe('no-store')
+  expect(res.ms, `/health took ${Math.round(res.ms)} ms`).toBeLessThan(HEALTH_BUDGET_MS)
+}
+
+/** Polls until /ready answers `status`, checking /health at every poll. */
+function untilReadyStatus(status: 200 | 503, what: string, timeoutMs = RECOVERY_MS): Promise<ProbeResult<ReadyBody>> {
+  return until(
+    what,
+    async () => {
+      await health()
+      const res = await ready()
+      return res.status === status && res
+    },
+    { timeoutMs },
+  )
+}
+
+async function untilReady(what: string): Promise<void> {
+  const res = await untilReadyStatus(200, what)
+  expect(res.body.status).toBe('ready')
+  expect(res.body.checks?.postgres?.status).toBe('ok')
+  expect(res.body.checks?.redis?.status).toBe('ok')
+}
+
+/** 503, the reason naming `dep` (and only it), its check failed, the other one fine. */
+function expectNotReadyBecauseOf(dep: Dependency, res: ProbeResult<ReadyBody>): void {
+  expect(res.status, res.raw).toBe(503)
+  expect(res.body.status).toBe('not ready')
+  expect(res.body.reason).toMatch(new RegExp(`^${dep}: \\S`))
+  expect(res.body.reason).not.toContain(`${otherThan(dep)}:`)
+  expect(res.body.checks?.[dep]?.status).toBe('fail')
+  expect(res.body.checks?.[dep]?.reason).toEqual(expect.any(String))
+  expect(res.body.checks?.[otherThan(dep)]?.status).toBe('ok')
+}
+
+/**
+ * While the fault lasts (`holdMs`): every probe 503 for `dep`, /health 200 in between.
+ * Returns the connections the service opened to `dep` meanwhile.
+ */
+async function expectStaysNotReady(dep: Dependency, holdMs: number, check: (res: ProbeResult<ReadyBody>) => void = () => {}) {
+  const pid = server.child.pid ?? 0
+  const port = proxyOf(dep).port
+  const before = connectionsTo(pid, port)
+  const opened = new Set<string>()
+  const end = performance.now() + holdMs
+  let probes = 0
+  while (probes < 3 || performance.now() < end) {
+    await health()
+    const res = await ready()
+    probes++
+    expectNotReadyBecauseOf(dep, res)
+    check(res)
+    for (const conn of connectionsTo(pid, port)) if (!before.has(conn)) opened.add(conn)
+    await sleep(250)
+  }
+  return { probes, opened: opened.size }
+}
+
+/** The flips are logged once each, naming the dependency: what an operator greps for. */
+async function expectTransitionsLogged(dep: Dependency, logsBefore: number): Promise<void> {
+  const flipsSince = () => server.logs.slice(logsBefore).filter((l) => l.msg.startsWith('readiness: '))
+  // stdout may reach us a moment after the probe's response did.
+  const flips = await until('readiness flips logged', async () => flipsSince().length >= 2 && flipsSince(), { timeoutMs: 5000 })
+  expect(flips.map((l) => l.msg)).toEqual(['readiness: not ready', 'readiness: ready'])
+  expect(JSON.stringify(flips[0])).toContain(`"reason":"${dep}: `)
+  expect(flips[0]?.level).toBe(40)
+}
+
+// Toxics on the downstream stream (dependency -> service): requests get through, answers don't.
+const hangs = [
+  // Slower than the check timeout: every check times out, none errors.
+  { fault: 'slow', type: 'latency', attributes: { latency: 3000, jitter: 0 } },
+  // Blackhole: answers are held back, the connection never closes or errors.
+  { fault: 'blackhole', type: 'timeout', attributes: { timeout: 0 } },
+] as const
+
+/** How long each fault is held while probing: several probe rounds, several reconnect attempts. */
+const HOLD_MS = 4000
+/** New connections the service may open to a hanging dependency during HOLD_MS. */
+const MAX_NEW_CONNECTIONS: Record<Dependency, number> = { postgres: 2, redis: 0 }
+
+describe.each(['postgres', 'redis'] as const)('%s faults', (dep) => {
+  it(`cut (proxy disabled): /ready 503 naming ${dep}, /health 200, then ready again once restored`, async () => {
+    const logsBefore = server.logs.length
+    await proxyOf(dep).setEnabled(false)
+    try {
+      const first = await untilReadyStatus(503, `/ready 503 after cutting ${dep}`, 20_000)
+      expectNotReadyBecauseOf(dep, first)
+      await expectStaysNotReady(dep, HOLD_MS)
+    } finally {
+      await proxyOf(dep).setEnabled(true)
+    }
+    await untilReady(`/ready 200 after restoring ${dep}`)
+    await expectTransitionsLogged(dep, logsBefore)
+  })
+
+  it.each(hangs)(
+    `$fault: /ready 503 naming ${dep} with a timeout, every probe within budget, no pile-up, then ready again`,
+    async ({ fault, type, attributes }) => {
+      const logsBefore = server.logs.length
+      const toxic = await proxyOf(dep).instance.addToxic<typeof attributes>({
+        name: `${dep}-${fault}`,
+        type,
+        stream: 'downstream',
+        toxicity: 1,
+        attributes,
+      })
+      try {
+        const first = await untilReadyStatus(503, `/ready 503 with ${dep} ${fault}`, 20_000)
+        expectNotReadyBecauseOf(dep, first)
+        // Several rounds while it hangs: each probe within budget (ready() asserts it),
+        // and checks of earlier rounds must not pile up, each opening a new connection.
+        const { probes, opened } = await expectStaysNotReady(dep, HOLD_MS, (res) =>
+          expect(res.body.checks?.[dep]?.reason).toMatch(/timed out|timeout/i),
+        )
+        // Postgres: the first round's query times out and its connection is dropped, the
+        // next round opens one that hangs in the handshake (up to pg's 5 s connect
+        // timeout), and later rounds wait on that same attempt. Redis: one connection,
+        // kept. Without that, every round would open another connection.
+        expect(probes).toBeGreaterThanOrEqual(3)
+        expect(opened, `connections opened to ${dep} during ${probes} probe rounds`).toBeLessThanOrEqual(MAX_NEW_CONNECTIONS[dep])
+      } finally {
+        await toxic.remove()
+      }
+      await untilReady(`/ready 200 after removing the ${dep} ${fault}`)
+      await expectTransitionsLogged(dep, logsBefore)
+    },
+  )
+})
+
+describe('postgres backends terminated', () => {
+  it('pg_terminate_backend on the pool: the process stays up, logs the lost connections, and recovers', async () => {
+    // Open several pool connections, which stay idle in the pool afterwards.
+    const warmup = await Promise.all(Array.from({ length: 5 }, () => getJson<unknown[]>(`${server.url}/api/items`)))
+    for (const res of warmup) expect(res.status, res.raw).toBe(200)
+
+    const logsBefore = server.logs.length
+    const admin = new pg.Client({ connectionString: stack.directDatabaseUrl })
+    await admin.connect()
+    let terminated: number
+    try {
+      const { rows } = await admin.query<{ terminated: number }>(
+        `SELECT count(*) FILTER (WHERE t)::int AS terminated FROM (
+           SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity
+           WHERE application_name = 'service-template' AND pid <> pg_backend_pid()) s`,
+      )
+      terminated = rows[0]?.terminated ?? 0
+    } finally {
+      await admin.end()
+    }
+    expect(terminated).toBeGreaterThanOrEqual(1)
+
+    // Each killed idle connection is reported once, as a warning, and crashes nothing.
+    const lost = () => server.logs.slice(logsBefore).filter((l) => l.msg === 'postgres: idle connection lost')
+    await until('a warning per terminated connection', async () => lost().length >= terminated)
+    expect(lost()).toHaveLength(terminated)
+    for (const line of lost()) {
+      expect(line.level).toBe(40)
+      // admin_shutdown: what pg_terminate_backend sends before closing the connection.
+      expect(line).toMatchObject({ code: '57P01' })
+    }
+
+    await untilReady('/ready 200 after the backends were terminated')
+    const items = await until('/api/items 200 after the backends were terminated', async () => {
+      const res = await getJson<unknown[]>(`${server.url}/api/items`)
+      return res.status === 200 && res
+    })
+    expect(Array.isArray(items.body)).toBe(true)
+  })
+})
