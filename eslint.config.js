@@ -19,5 +19,7 @@ export default tseslint.config(
   {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
+    // Plain JS here runs on Node (config files, test fixtures).
+    languageOptions: { globals: { process: 'readonly', setImmediate: 'readonly', console: 'readonly' } },
   },
 )
