@@ -20,6 +20,9 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     // Plain JS here runs on Node (config files, test fixtures).
-    languageOptions: { globals: { process: 'readonly', setImmediate: 'readonly', console: 'readonly' } },
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { process: 'readonly', setImmediate: 'readonly', console: 'readonly' },
+    },
   },
 )
