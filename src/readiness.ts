@@ -89,10 +89,17 @@ export function createReadiness({ checks, timeoutMs, cacheTtlMs, now = () => per
     return report
   }
 
+  function peek(): ReadinessReport | undefined {
+    return cached && now() - cached.at < cacheTtlMs ? cached.report : undefined
+  }
+
   return {
-    /** The latest report, fresh or at most cacheTtlMs old. */
+    /** The cached report while it is fresh (at most cacheTtlMs old), without waiting. */
+    peek,
+    /** The latest report: the cached one while fresh, else one new round shared by all callers. */
     check(): Promise<ReadinessReport> {
-      if (cached && now() - cached.at < cacheTtlMs) return Promise.resolve(cached.report)
+      const fresh = peek()
+      if (fresh) return Promise.resolve(fresh)
       inFlight ??= runAll().finally(() => (inFlight = undefined))
       return inFlight
     },

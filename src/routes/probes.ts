@@ -25,44 +25,66 @@ const probeRoute: RouteShorthandOptions = {
   config: { pressureHandler: () => undefined },
 }
 
-function send(reply: FastifyReply, status: number, body: unknown) {
+// Bodies are serialised once and sent as strings: probes are the hottest routes of a
+// pod (every kubelet period, per replica, plus load balancers' own health checks).
+interface Answer {
+  status: 200 | 503
+  ready: boolean
+  json: string
+}
+const answer = (status: 200 | 503, body: object): Answer => ({ status, ready: status === 200, json: JSON.stringify(body) })
+const HEALTH = answer(200, { status: 'ok' })
+const STARTED = answer(200, { status: 'started' })
+const STARTING = answer(503, { status: 'starting' })
+const NOT_STARTED = answer(503, { status: 'not ready', reason: 'starting' })
+const SHUTTING_DOWN = answer(503, { status: 'not ready', reason: 'shutting down' })
+
+function send(reply: FastifyReply, { status, json }: Answer) {
   // A cached probe answer from a proxy would hide a state change.
-  return reply.code(status).header('cache-control', 'no-store').send(body)
+  return reply.code(status).header('cache-control', 'no-store').type('application/json; charset=utf-8').send(json)
+}
+
+function fromReport(report: ReadinessReport, underPressure: boolean): Answer {
+  const failed = Object.entries(report.checks).filter(([, r]) => r.status === 'fail')
+  if (failed.length > 0) {
+    const reason = failed.map(([name, r]) => `${name}: ${r.reason}`).join('; ')
+    return answer(503, { status: 'not ready', reason, checks: report.checks })
+  }
+  if (underPressure) return answer(503, { status: 'not ready', reason: 'under pressure', checks: report.checks })
+  return answer(200, { status: 'ready', checks: report.checks })
 }
 
 export async function probeRoutes(app: FastifyInstance, { lifecycle, readiness, underPressure }: ProbeOptions) {
-  app.get('/health', probeRoute, (_req, reply) => send(reply, 200, { status: 'ok' }))
+  app.get('/health', probeRoute, (_req, reply) => send(reply, HEALTH))
 
-  app.get('/startup', probeRoute, (_req, reply) =>
-    lifecycle.started ? send(reply, 200, { status: 'started' }) : send(reply, 503, { status: 'starting' }),
-  )
+  app.get('/startup', probeRoute, (_req, reply) => send(reply, lifecycle.started ? STARTED : STARTING))
 
+  // One answer per readiness report (a report lives for READY_CACHE_TTL_MS).
+  const answers = new WeakMap<ReadinessReport, Answer>()
   let wasReady: boolean | undefined
-  app.get('/ready', probeRoute, async (_req, reply) => {
-    let body: { status: 'ready' | 'not ready'; reason?: string; checks?: ReadinessReport['checks'] }
-    if (!lifecycle.started) {
-      body = { status: 'not ready', reason: 'starting' }
-    } else if (lifecycle.stopping) {
-      // From the signal on: the endpoint must leave the Service before we stop serving.
-      body = { status: 'not ready', reason: 'shutting down' }
-    } else {
-      const report = await readiness.check()
-      const failed = Object.entries(report.checks).filter(([, r]) => r.status === 'fail')
-      if (failed.length > 0) {
-        body = { status: 'not ready', reason: failed.map(([name, r]) => `${name}: ${r.reason}`).join('; '), checks: report.checks }
-      } else if (underPressure()) {
-        body = { status: 'not ready', reason: 'under pressure', checks: report.checks }
-      } else {
-        body = { status: 'ready', checks: report.checks }
-      }
+  function respond(reply: FastifyReply, report: ReadinessReport) {
+    const pressure = underPressure()
+    let result = pressure ? undefined : answers.get(report)
+    if (!result) {
+      result = fromReport(report, pressure)
+      if (!pressure) answers.set(report, result)
     }
-    const ready = body.status === 'ready'
-    if (ready !== wasReady && lifecycle.started && !lifecycle.stopping) {
+    if (result.ready !== wasReady) {
       // Logged on change only, through the app logger (this route's own level is warn).
-      if (ready) app.log.info({ readiness: body }, 'readiness: ready')
-      else app.log.warn({ readiness: body }, 'readiness: not ready')
+      const readiness = JSON.parse(result.json) as unknown
+      if (result.ready) app.log.info({ readiness }, 'readiness: ready')
+      else app.log.warn({ readiness }, 'readiness: not ready')
+      wasReady = result.ready
     }
-    if (lifecycle.started && !lifecycle.stopping) wasReady = ready
-    return send(reply, ready ? 200 : 503, body)
+    return send(reply, result)
+  }
+
+  app.get('/ready', probeRoute, (_req, reply) => {
+    if (!lifecycle.started) return send(reply, NOT_STARTED)
+    // From the signal on: the endpoint must leave the Service before we stop serving.
+    if (lifecycle.stopping) return send(reply, SHUTTING_DOWN)
+    const fresh = readiness.peek()
+    if (fresh) return respond(reply, fresh)
+    return readiness.check().then((report) => respond(reply, report))
   })
 }
