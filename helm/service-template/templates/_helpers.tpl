@@ -192,3 +192,18 @@ Fail fast on values that would make the probes lie.
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+One HTTP probe on the container's named port, from a probe block of values.yaml
+(startupProbe, readinessProbe, livenessProbe all share this shape).
+*/}}
+{{- define "service-template.httpProbe" -}}
+httpGet:
+  path: {{ .path }}
+  port: http
+initialDelaySeconds: {{ .initialDelaySeconds }}
+periodSeconds: {{ .periodSeconds }}
+timeoutSeconds: {{ .timeoutSeconds }}
+failureThreshold: {{ .failureThreshold }}
+successThreshold: {{ .successThreshold }}
+{{- end }}
