@@ -1,0 +1,91 @@
+// The example API during dependency outages, through Toxiproxy: a Redis outage degrades
+// the cache (requests still served from Postgres, failing fast rather than queueing),
+// a Postgres outage is a quick 503 with Retry-After rather than a hung request.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { expectAlive, getJson, until, type ReadyBody } from '../helpers/integration-probes.js'
+import { startServer, type ServerProcess } from '../helpers/server.js'
+import { startStack, type Stack } from '../helpers/stack.js'
+
+interface Item {
+  id: string
+  name: string
+}
+
+let stack: Stack
+let server: ServerProcess
+let item: Item
+
+beforeAll(async () => {
+  stack = await startStack({ toxiproxy: true })
+  server = await startServer({
+    DATABASE_URL: stack.databaseUrl,
+    REDIS_URL: stack.redisUrl,
+    READY_CACHE_TTL_MS: '0',
+    PG_QUERY_TIMEOUT_MS: '2000',
+    REDIS_COMMAND_TIMEOUT_MS: '1000',
+  })
+  const res = await fetch(`${server.url}/api/items`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'degradation' }),
+  })
+  expect(res.status).toBe(201)
+  item = (await res.json()) as Item
+})
+
+afterAll(async () => {
+  await server?.stop()
+  await stack?.stop()
+})
+
+async function getItem() {
+  const start = performance.now()
+  const res = await fetch(`${server.url}/api/items/${item.id}`, { signal: AbortSignal.timeout(10_000) })
+  return { status: res.status, cache: res.headers.get('x-cache'), body: (await res.json()), ms: performance.now() - start }
+}
+
+const untilReady = () => until('/ready 200', async () => (await getJson<ReadyBody>(`${server.url}/ready`)).status === 200)
+
+describe('example API under dependency outages', () => {
+  it('Redis down: items are still served from Postgres, fast, and cached again after recovery', async () => {
+    // Cached while Redis is up.
+    expect((await getItem()).cache).toMatch(/miss|hit/)
+    expect((await getItem()).cache).toBe('hit')
+
+    await stack.proxies!.redis.setEnabled(false)
+    try {
+      await until('/ready 503 naming redis', async () => (await getJson<ReadyBody>(`${server.url}/ready`)).body.reason?.startsWith('redis:'))
+      for (let i = 0; i < 5; i++) {
+        const res = await getItem()
+        expect(res).toMatchObject({ status: 200, cache: 'bypass', body: item })
+        // No offline queue: the cache read fails at once instead of waiting for a reconnect.
+        expect(res.ms).toBeLessThan(1000)
+      }
+    } finally {
+      await stack.proxies!.redis.setEnabled(true)
+    }
+    await untilReady()
+    await until('cache hit again', async () => (await getItem()).cache === 'hit')
+    expectAlive(server)
+  })
+
+  it('Postgres down: uncached reads are a quick 503 JSON with Retry-After, and recover', async () => {
+    await stack.proxies!.postgres.setEnabled(false)
+    try {
+      await until('/ready 503 naming postgres', async () => (await getJson<ReadyBody>(`${server.url}/ready`)).body.reason?.startsWith('postgres:'))
+      const start = performance.now()
+      const res = await fetch(`${server.url}/api/items`, { signal: AbortSignal.timeout(10_000) })
+      const ms = performance.now() - start
+      expect(res.status).toBe(503)
+      expect(res.headers.get('retry-after')).toBe('5')
+      expect(await res.json()).toEqual({ statusCode: 503, error: 'Service Unavailable', message: 'dependency unavailable' })
+      // Bounded by the pool's connect timeout, never by the client's patience.
+      expect(ms).toBeLessThan(6000)
+    } finally {
+      await stack.proxies!.postgres.setEnabled(true)
+    }
+    await untilReady()
+    expect((await getJson<Item[]>(`${server.url}/api/items`)).status).toBe(200)
+    expectAlive(server)
+  })
+})
