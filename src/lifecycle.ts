@@ -8,8 +8,8 @@ const ORDER: readonly Phase[] = ['starting', 'ready', 'draining', 'closing', 'cl
 
 export class Lifecycle {
   #phase: Phase = 'starting'
+  // performance.now() counts from process start, so msSinceBoot includes module loading.
   #since = performance.now()
-  readonly #bootedAt = performance.now()
   readonly #log: FastifyBaseLogger
   /** True once initialisation completed; never false again (the startup probe's contract). */
   started = false
@@ -39,7 +39,7 @@ export class Lifecycle {
         lifecycle: phase,
         previous,
         msInPrevious: Math.round(now - this.#since),
-        msSinceBoot: Math.round(now - this.#bootedAt),
+        msSinceBoot: Math.round(now),
         ...details,
       },
       `lifecycle: ${phase}`,
@@ -50,6 +50,6 @@ export class Lifecycle {
 
   /** The first transition (starting) is logged at boot. */
   logStarting(details: Record<string, unknown> = {}): void {
-    this.#log.info({ lifecycle: 'starting', ...details }, 'lifecycle: starting')
+    this.#log.info({ lifecycle: 'starting', msSinceBoot: Math.round(performance.now()), ...details }, 'lifecycle: starting')
   }
 }
