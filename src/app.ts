@@ -58,7 +58,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     if (status < 500) {
       return reply.code(status).send({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', code: err.code, message: err.message })
     }
-    req.log.error({ err }, 'request failed')
+    // Load shedding (under-pressure) answers 503 by design: logging each shed request
+    // at error, with a stack, would add work exactly when the process is overloaded.
+    if (err.statusCode === 503) req.log.debug({ reason: err.message }, 'request shed')
+    else req.log.error({ err }, 'request failed')
     if (status === 503) reply.header('retry-after', reply.getHeader('retry-after') ?? 5)
     return reply.code(status).send({
       statusCode: status,

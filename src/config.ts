@@ -45,7 +45,10 @@ function read(env: Env, name: string): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim()
 }
 
-function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+// Node clamps timers above 2^31-1 ms (24.8 days) to 1 ms: larger values would fire at once.
+const MAX_MS = 2_147_483_647
+
+function integer(env: Env, name: string, fallback: number, min: number, max = MAX_MS): number {
   const raw = read(env, name)
   if (raw === undefined) return fallback
   // Plain digits only: "10s", "1e3" or "0x10" are ambiguous units, not numbers.
@@ -59,7 +62,8 @@ function fraction(env: Env, name: string, fallback: number): number {
   const raw = read(env, name)
   if (raw === undefined) return fallback
   const value = Number(raw)
-  if (!/^\d*\.?\d+$/.test(raw) || value < 0 || value > 1) {
+  // Decimal or exponent form ("0.00001" or "1e-05", as Helm renders small floats).
+  if (!/^(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(raw) || !(value >= 0 && value <= 1)) {
     throw new ConfigError(`${name}=${raw}: expected a number from 0 to 1`)
   }
   return value
@@ -83,6 +87,13 @@ function url(env: Env, name: string, protocols: readonly string[]): string {
   return raw
 }
 
+function host(env: Env): string {
+  const raw = read(env, 'HOST') ?? '0.0.0.0'
+  // An IPv4/IPv6 address or a host name; anything else would fail later, at listen().
+  if (!/^[A-Za-z0-9.:_-]+$/.test(raw)) throw new ConfigError(`HOST=${raw}: expected an IP address or host name, e.g. 0.0.0.0 or ::`)
+  return raw
+}
+
 export function loadConfig(env: Env): Config {
   const logLevel = read(env, 'LOG_LEVEL') ?? 'info'
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
@@ -90,7 +101,7 @@ export function loadConfig(env: Env): Config {
   }
   const config: Config = {
     port: integer(env, 'PORT', 8000, 0, 65535),
-    host: read(env, 'HOST') ?? '0.0.0.0',
+    host: host(env),
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     logLevel: logLevel as LogLevel,
@@ -105,8 +116,8 @@ export function loadConfig(env: Env): Config {
     keepAliveTimeoutMs: integer(env, 'KEEP_ALIVE_TIMEOUT_MS', 65000, 1),
     maxEventLoopDelayMs: integer(env, 'MAX_EVENT_LOOP_DELAY_MS', 1000, 0),
     maxEventLoopUtilization: fraction(env, 'MAX_EVENT_LOOP_UTILIZATION', 0.98),
-    maxHeapUsedBytes: integer(env, 'MAX_HEAP_USED_BYTES', 0, 0),
-    maxRssBytes: integer(env, 'MAX_RSS_BYTES', 0, 0),
+    maxHeapUsedBytes: integer(env, 'MAX_HEAP_USED_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
+    maxRssBytes: integer(env, 'MAX_RSS_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
   }
   if (config.drainDelayMs >= config.shutdownTimeoutMs) {
     throw new ConfigError(

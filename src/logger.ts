@@ -10,7 +10,8 @@ const SENSITIVE_PARAMS = /^(password|passwd|pwd|secret|token|access_token|refres
 /** Masks userinfo passwords and sensitive query parameters in a URL or path. */
 export function redactUrl(value: string): string {
   // Absolute URLs (connection strings, redirect targets): scheme://user:password@host
-  let out = value.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):[^@/?#\s]*@/gi, '$1:[REDACTED]@')
+  // Greedy up to the last '@' of the authority: an unencoded '@' in a password is common.
+  let out = value.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):[^/?#\s]*@/gi, '$1:[REDACTED]@')
   const q = out.indexOf('?')
   if (q === -1) return out
   const query = out
@@ -43,13 +44,18 @@ export function loggerOptions(level: LogLevel): LoggerOptions {
     // Kubernetes adds its own timestamps too, but ISO time keeps the JSON readable off-cluster.
     timestamp: () => `,"time":"${new Date().toISOString()}"`,
     redact: {
+      // The request serializer below logs no headers at all; these catch code that logs
+      // headers or credentials of its own (`log.info({ headers: req.headers })`).
       paths: [
-        'req.headers.authorization',
-        'req.headers.cookie',
-        'req.headers["proxy-authorization"]',
-        'req.headers["x-api-key"]',
-        'res.headers["set-cookie"]',
+        'headers.authorization',
+        'headers.cookie',
+        'headers["proxy-authorization"]',
+        'headers["x-api-key"]',
+        '*.headers.authorization',
+        '*.headers.cookie',
+        'password',
         '*.password',
+        'connectionString',
         '*.connectionString',
       ],
       censor: '[REDACTED]',

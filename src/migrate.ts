@@ -27,9 +27,15 @@ const LOCK_KEY = 7_240_001
 
 export async function migrate(pool: Pool, list: readonly Migration[] = migrations): Promise<number[]> {
   const client = await pool.connect()
+  // A checked-out client has no pool listener: without this, a Postgres restart during
+  // the migration would be an uncaught 'error' and crash the process.
+  const onError = () => undefined
+  client.on('error', onError)
   const applied: number[] = []
   try {
     await client.query('BEGIN')
+    // Waiting for another replica's migration, or a long migration, is not a slow query.
+    await client.query('SET LOCAL statement_timeout = 0')
     // Transaction-scoped: released on COMMIT/ROLLBACK, or by Postgres if we die.
     await client.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY])
     await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -43,11 +49,14 @@ export async function migrate(pool: Pool, list: readonly Migration[] = migration
       applied.push(m.id)
     }
     await client.query('COMMIT')
-    return applied
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined)
+    // Discard the connection: it may still be waiting on the lock or be broken.
+    client.off('error', onError)
+    client.release(err instanceof Error ? err : true)
     throw err
-  } finally {
-    client.release()
   }
+  client.off('error', onError)
+  client.release()
+  return applied
 }

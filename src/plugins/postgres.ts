@@ -25,9 +25,12 @@ export default fp<PostgresOptions>(
       // with them the shutdown (which waits for in-flight requests).
       connectionTimeoutMillis: opts.connectTimeoutMs,
       query_timeout: opts.queryTimeoutMs,
+      // query_timeout only stops the client waiting; this stops the server working.
+      statement_timeout: opts.queryTimeoutMs,
       idleTimeoutMillis: 30_000,
       // TCP keepalive notices a peer that vanished (node drained, NAT entry expired).
       keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
       application_name: 'service-template',
     })
     // An idle client's connection can die under us (Postgres restart, failover,

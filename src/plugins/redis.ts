@@ -30,6 +30,12 @@ export default fp<RedisOptions>(
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       commandTimeout: opts.commandTimeoutMs,
+      // A peer that vanished without closing the connection (node lost, NAT entry
+      // expired) would leave the client "ready" forever, failing every command and so
+      // readiness on every replica: destroy a socket that stops answering pending
+      // commands, and let TCP keepalive probe idle ones, so the client reconnects.
+      socketTimeout: Math.max(5000, 3 * opts.commandTimeoutMs),
+      keepAlive: 10_000,
       connectTimeout: 5000,
       retryStrategy: reconnectDelay,
       connectionName: 'service-template',

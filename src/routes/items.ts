@@ -81,7 +81,7 @@ export async function itemRoutes(app: FastifyInstance, { cacheTtlSeconds }: Item
     '/slow',
     {
       schema: {
-        querystring: { type: 'object', properties: { ms: { type: 'integer', minimum: 0, maximum: 30000, default: 1000 } } },
+        querystring: { type: 'object', properties: { ms: { type: 'integer', minimum: 0, maximum: 10000, default: 1000 } } },
       },
     },
     async (req) => {

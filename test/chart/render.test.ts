@@ -3,7 +3,8 @@
 import { beforeEach, describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { readFileSync } from 'node:fs'
-import { chartDir, defaultValues, everythingEnabled, getOne, helm, kinds, minikubeValues, namespace, release, render, type K8sObject } from './helm.js'
+import { loadConfig } from '../../src/config.js'
+import { chartDir, defaultValues, everythingEnabled, getOne, helm, kinds, minikubeValues, namespace, release, render, renderRaw, type K8sObject } from './helm.js'
 
 interface Probe {
   httpGet: { path: string; port: string | number }
@@ -433,5 +434,25 @@ describe.concurrent('NOTES.txt', () => {
     expect(existing).not.toContain('WARNING')
     expect(dev).not.toContain('WARNING')
     expect(dev).toContain('devDependencies.enabled=true runs a throw-away Postgres and Redis')
+  })
+})
+
+// The chart writes the app's environment; the app validates it at boot. Feed the rendered
+// ConfigMap to the app's own validator, so the two cannot drift (a float Helm renders as
+// "1e-05", a value the app would reject with exit 78 and a crash loop).
+describe.concurrent('the rendered environment passes the app config validation', () => {
+  const urls = { DATABASE_URL: 'postgres://app:pw@db:5432/app', REDIS_URL: 'redis://cache:6379' }
+  it.each([
+    ['default values', {}],
+    ['drainMode=app', { 'termination.drainMode': 'app' }],
+    ['extreme but valid numbers', { 'config.maxEventLoopUtilization': 0.00001, 'config.keepAliveTimeoutMs': 2147483647, 'config.maxHeapUsedBytes': 8000000000 }],
+  ] as const)('%s', async (_name, set) => {
+    const config = getOne<ConfigMap>(await render({ set }), 'ConfigMap')
+    expect(() => loadConfig({ ...config.data, ...urls })).not.toThrow()
+  })
+  it('rejects a timer value Node cannot represent, in the schema', async () => {
+    const result = await renderRaw({ set: { 'config.keepAliveTimeoutMs': 2147483648 } })
+    expect(result.code).not.toBe(0)
+    expect(result.stderr).toMatch(/keepAliveTimeoutMs/)
   })
 })

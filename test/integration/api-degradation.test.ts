@@ -88,4 +88,29 @@ describe('example API under dependency outages', () => {
     expect((await getJson<Item[]>(`${server.url}/api/items`)).status).toBe(200)
     expectAlive(server)
   })
+
+  it('Redis connection to a vanished peer: detected and replaced, not kept "ready" forever', async () => {
+    // A blackhole that outlasts ioredis' socketTimeout (5 s here): the peer neither answers
+    // nor closes, as when a node disappears. The client must declare the socket dead.
+    const logsBefore = server.logs.length
+    const toxic = await stack.proxies!.redis.instance.addToxic({ name: 'redis-vanished', type: 'timeout', stream: 'downstream', toxicity: 1, attributes: { timeout: 0 } })
+    try {
+      const lost = await until(
+        'socket declared dead',
+        async () => {
+          // Readiness PINGs keep commands pending on the stuck socket, as real traffic would.
+          await getJson<ReadyBody>(`${server.url}/ready`)
+          return server.logs.slice(logsBefore).find((l) => l.msg === 'redis: connection lost')
+        },
+        { timeoutMs: 20_000 },
+      )
+      expect(lost).toMatchObject({ level: 40, reason: expect.stringMatching(/Socket timeout/) as string })
+    } finally {
+      await toxic.remove()
+    }
+    await untilReady()
+    await until('redis reconnected', async () => server.logs.slice(logsBefore).some((l) => l.msg === 'redis: reconnected'))
+    expect((await getItem()).status).toBe(200)
+    expectAlive(server)
+  })
 })

@@ -102,6 +102,8 @@ describe('graceful shutdown', () => {
 
     const slowRes = await slow
     expect(slowRes.status).toBe(200)
+    // In flight across the close: answered, and told to close its connection.
+    expect(slowRes.connection).toBe('close')
     expect(JSON.parse(slowRes.body)).toEqual({ waitedMs: slowMs })
 
     const { code } = await s.exited
@@ -152,14 +154,14 @@ describe('shutdown deadline', () => {
   it('a request that outlives SHUTDOWN_TIMEOUT_MS: exit 1 at the deadline, naming the step', async () => {
     server = await start({ DRAIN_DELAY_MS: '200', SHUTDOWN_TIMEOUT_MS: '1500' })
     const s = server
-    const slow = request(`${s.url}/api/slow?ms=20000`, false).catch((err: Error) => err)
-    await s.waitForLog((l) => (l.req as { url?: string } | undefined)?.url === '/api/slow?ms=20000')
+    const slow = request(`${s.url}/api/slow?ms=10000`, false).catch((err: Error) => err)
+    await s.waitForLog((l) => (l.req as { url?: string } | undefined)?.url === '/api/slow?ms=10000')
     const signalAt = performance.now()
     s.child.kill('SIGTERM')
     expect((await s.exited).code).toBe(1)
     const totalMs = performance.now() - signalAt
     expect(totalMs).toBeGreaterThanOrEqual(1500)
-    expect(totalMs).toBeLessThan(2500)
+    expect(totalMs).toBeLessThan(3000)
     expect(s.logs.find((l) => l.level === 60)).toMatchObject({ step: 'closing HTTP server (in-flight requests)', timeoutMs: 1500 })
     expect(await slow).toBeInstanceOf(Error)
   })
@@ -178,7 +180,7 @@ describe('shutdown deadline', () => {
       expect((await s.exited).code).toBe(1)
       const totalMs = performance.now() - signalAt
       expect(totalMs).toBeGreaterThanOrEqual(2000)
-      expect(totalMs).toBeLessThan(3000)
+      expect(totalMs).toBeLessThan(3500)
       expect(s.logs.find((l) => l.level === 60)).toMatchObject({ step: 'closing Postgres and Redis' })
     } finally {
       await container.unpause()

@@ -35,10 +35,18 @@ describe('loadConfig', () => {
     [{ DATABASE_URL: 'postgres:///app' }, /^DATABASE_URL has no host/],
     [{ DATABASE_URL: 'mysql://db/app' }, /^DATABASE_URL has protocol "mysql:"/],
     [{ REDIS_URL: 'not a url' }, /^REDIS_URL is not a valid URL/],
+    [{ SHUTDOWN_TIMEOUT_MS: '3000000000' }, /^SHUTDOWN_TIMEOUT_MS=3000000000: expected an integer from 1 to 2147483647$/],
+    [{ HOST: 'my host' }, /^HOST=my host: expected an IP address or host name/],
+    [{ MAX_EVENT_LOOP_UTILIZATION: '0.5.1' }, /^MAX_EVENT_LOOP_UTILIZATION=0.5.1/],
     [{ DRAIN_DELAY_MS: '5000', SHUTDOWN_TIMEOUT_MS: '5000' }, /^SHUTDOWN_TIMEOUT_MS=5000: must be greater than DRAIN_DELAY_MS=5000/],
   ])('rejects %o with a message naming the variable', (override, message) => {
     expect(() => loadConfig({ ...base, ...override })).toThrow(ConfigError)
     expect(() => loadConfig({ ...base, ...override })).toThrow(message)
+  })
+
+  it('accepts the forms Helm renders: exponent floats, IPv6 hosts', () => {
+    expect(loadConfig({ ...base, MAX_EVENT_LOOP_UTILIZATION: '1e-05', HOST: '::' })).toMatchObject({ maxEventLoopUtilization: 0.00001, host: '::' })
+    expect(loadConfig({ ...base, MAX_EVENT_LOOP_UTILIZATION: '.5' }).maxEventLoopUtilization).toBe(0.5)
   })
 
   it('never echoes a URL, which may hold a password', () => {

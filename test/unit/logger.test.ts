@@ -1,6 +1,8 @@
 import type { IncomingMessage } from 'node:http'
+import { Writable } from 'node:stream'
+import pino from 'pino'
 import { describe, expect, it } from 'vitest'
-import { redactUrl, requestId } from '../../src/logger.js'
+import { loggerOptions, redactUrl, requestId } from '../../src/logger.js'
 
 describe('redactUrl', () => {
   it.each([
@@ -11,6 +13,7 @@ describe('redactUrl', () => {
     ['/plain', '/plain'],
     ['/proxy?to=postgres://app:hunter2@db:5432/app', '/proxy?to=postgres://app:[REDACTED]@db:5432/app'],
     ['redis://:hunter2@cache:6379', 'redis://:[REDACTED]@cache:6379'],
+    ['postgres://app:p@ss@db:5432/app', 'postgres://app:[REDACTED]@db:5432/app'],
   ])('%s', (input, expected) => {
     expect(redactUrl(input)).toBe(expected)
   })
@@ -23,5 +26,20 @@ describe('requestId', () => {
   })
   it.each([undefined, '', 'has space', 'x'.repeat(129), 'line\nbreak', '{"json":1}'])('generates one for %j', (id) => {
     expect(requestId(req(id))).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+  })
+})
+
+describe('loggerOptions', () => {
+  it('redacts credentials that code logs itself, and serialises requests without headers', () => {
+    let out = ''
+    const sink = new Writable({ write: (chunk: Buffer, _enc, done) => ((out += chunk.toString()), done()) })
+    const log = pino(loggerOptions('info'), sink)
+    log.info({ headers: { authorization: 'Bearer tok-1', cookie: 'sid=c-2', accept: '*/*' } }, 'own headers')
+    log.info({ upstream: { headers: { authorization: 'Basic b-3' } }, db: { password: 'pw-4', connectionString: 'postgres://u:pw-5@h/d' } }, 'nested')
+    log.info({ req: { method: 'GET', url: '/x?token=t-6', headers: { authorization: 'Bearer t-7' }, ip: '10.0.0.1' } }, 'request')
+    for (const secret of ['tok-1', 'c-2', 'b-3', 'pw-4', 'pw-5', 't-6', 't-7']) expect(out).not.toContain(secret)
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(lines[0]).toMatchObject({ headers: { authorization: '[REDACTED]', cookie: '[REDACTED]', accept: '*/*' } })
+    expect(lines[2]).toMatchObject({ req: { method: 'GET', url: '/x?token=[REDACTED]', remoteAddress: '10.0.0.1' } })
   })
 })
