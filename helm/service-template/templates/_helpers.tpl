@@ -161,7 +161,7 @@ shutdownTimeoutMs: {{ mul (add $drain $close) 1000 }}
 {{- end }}
 
 {{/*
-Whether the preStop hook uses the native `sleep` lifecycle action (GA in Kubernetes 1.30)
+Whether the preStop hook uses the native `sleep` lifecycle action (on by default since Kubernetes 1.30)
 instead of exec'ing /bin/sleep.
 */}}
 {{- define "service-template.nativeSleep" -}}
