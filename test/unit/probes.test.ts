@@ -109,6 +109,32 @@ describe('load shedding', () => {
   })
 })
 
+describe('event-loop pressure', () => {
+  it('a blocked event loop makes /ready 503 "under pressure" while /health still answers', async () => {
+    await build([ok('postgres'), ok('redis')], { MAX_EVENT_LOOP_DELAY_MS: '50', MAX_EVENT_LOOP_UTILIZATION: '0' })
+    app.lifecycle.enter('ready')
+    expect((await get('/ready')).statusCode).toBe(200)
+    // Block the loop (a synchronous hot path, a runaway JSON.parse) past the threshold,
+    // repeatedly, until one sampled window shows it; read the probes within that window.
+    let seen: { ready: Awaited<ReturnType<typeof get>>; health: number; api: number } | undefined
+    for (let i = 0; i < 50 && !seen; i++) {
+      const until = performance.now() + 200
+      while (performance.now() < until) {
+        /* busy */
+      }
+      await new Promise((r) => setTimeout(r, 20))
+      if (!app.isUnderPressure()) continue
+      const [ready, health, api] = await Promise.all([get('/ready'), get('/health'), get('/api/slow?ms=0')])
+      if (app.isUnderPressure()) seen = { ready, health: health.statusCode, api: api.statusCode }
+    }
+    expect(seen).toBeDefined()
+    expect(seen!.ready.statusCode).toBe(503)
+    expect(seen!.ready.json()).toMatchObject({ status: 'not ready', reason: 'under pressure' })
+    expect(seen!.health).toBe(200)
+    expect(seen!.api).toBe(503)
+  })
+})
+
 describe('requests', () => {
   it('echoes a well-formed x-request-id and replaces a malformed one', async () => {
     await build([ok('postgres'), ok('redis')])
