@@ -97,6 +97,12 @@ describe.concurrent('the render fails with a clear message on', () => {
     expect(result.stderr).toContain('progressDeadlineSeconds (600) must be greater than the startup probe budget (startupProbe.failureThreshold x periodSeconds = 600s) + minReadySeconds (5)')
   })
 
+  it('a NetworkPolicy that closes egress to every dependency', async () => {
+    const result = await renderRaw({ set: { 'networkPolicy.enabled': true, 'networkPolicy.allowExternalEgress': false } })
+    expect(result.code).not.toBe(0)
+    expect(result.stderr).toContain('networkPolicy: allowExternalEgress is false and no egress rule reaches Postgres or Redis')
+  })
+
   it('an HPA whose maximum is below its minimum', async () => {
     const result = await renderRaw({ set: { 'autoscaling.enabled': true, 'autoscaling.minReplicas': 4, 'autoscaling.maxReplicas': 3 } })
     expect(result.code).not.toBe(0)
