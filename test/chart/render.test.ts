@@ -118,30 +118,17 @@ describe('default values', () => {
 
   it('probes /startup, /ready and /health on the named http port with the documented numbers', () => {
     expect(container.ports).toEqual([{ name: 'http', containerPort: 8000, protocol: 'TCP' }])
-    expect(container.startupProbe).toEqual({
-      httpGet: { path: '/startup', port: 'http' },
+    const probe = (path: string, periodSeconds: number, timeoutSeconds: number, failureThreshold: number): Probe => ({
+      httpGet: { path, port: 'http' },
       initialDelaySeconds: 0,
-      periodSeconds: 2,
-      timeoutSeconds: 2,
-      failureThreshold: 60,
+      periodSeconds,
+      timeoutSeconds,
+      failureThreshold,
       successThreshold: 1,
     })
-    expect(container.readinessProbe).toEqual({
-      httpGet: { path: '/ready', port: 'http' },
-      initialDelaySeconds: 0,
-      periodSeconds: 5,
-      timeoutSeconds: 3,
-      failureThreshold: 2,
-      successThreshold: 1,
-    })
-    expect(container.livenessProbe).toEqual({
-      httpGet: { path: '/health', port: 'http' },
-      initialDelaySeconds: 0,
-      periodSeconds: 10,
-      timeoutSeconds: 5,
-      failureThreshold: 6,
-      successThreshold: 1,
-    })
+    expect(container.startupProbe).toEqual(probe('/startup', 2, 2, 60))
+    expect(container.readinessProbe).toEqual(probe('/ready', 5, 3, 2))
+    expect(container.livenessProbe).toEqual(probe('/health', 10, 5, 6))
   })
 
   it('keeps the probe relationships the values.yaml comments promise', () => {

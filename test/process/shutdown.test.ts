@@ -46,6 +46,14 @@ function start(env: Record<string, string>, nodeArgs: string[] = []) {
 }
 const lifecycleLines = (s: ServerProcess, phase: string) => s.logs.filter((l) => l.lifecycle === phase)
 
+/** Sends SIGTERM, expects the exit code, returns the ms from signal to exit. */
+async function terminate(s: ServerProcess, expectedCode: number): Promise<number> {
+  const signalAt = performance.now()
+  s.child.kill('SIGTERM')
+  expect((await s.exited).code).toBe(expectedCode)
+  return performance.now() - signalAt
+}
+
 describe('graceful shutdown', () => {
   it('SIGTERM under keep-alive load: zero failed requests while draining, /ready 503, in-flight request completes, exit 0', async () => {
     const drainDelayMs = 2000
@@ -122,10 +130,7 @@ describe('graceful shutdown', () => {
     server = await start({ DRAIN_DELAY_MS: '500', SHUTDOWN_TIMEOUT_MS: '10000', KEEP_ALIVE_TIMEOUT_MS: '65000' })
     const idleAgent = new http.Agent({ keepAlive: true })
     await Promise.all(Array.from({ length: 6 }, () => request(`${server!.url}/health`, idleAgent)))
-    const signalAt = performance.now()
-    server.child.kill('SIGTERM')
-    expect((await server.exited).code).toBe(0)
-    const totalMs = performance.now() - signalAt
+    const totalMs = await terminate(server, 0)
     expect(totalMs).toBeGreaterThanOrEqual(500)
     expect(totalMs).toBeLessThan(2000)
     idleAgent.destroy()
@@ -156,10 +161,7 @@ describe('shutdown deadline', () => {
     const s = server
     const slow = request(`${s.url}/api/slow?ms=10000`, false).catch((err: Error) => err)
     await s.waitForLog((l) => (l.req as { url?: string } | undefined)?.url === '/api/slow?ms=10000')
-    const signalAt = performance.now()
-    s.child.kill('SIGTERM')
-    expect((await s.exited).code).toBe(1)
-    const totalMs = performance.now() - signalAt
+    const totalMs = await terminate(s, 1)
     expect(totalMs).toBeGreaterThanOrEqual(1500)
     expect(totalMs).toBeLessThan(3000)
     expect(s.logs.find((l) => l.level === 60)).toMatchObject({ step: 'closing HTTP server (in-flight requests)', timeoutMs: 1500 })
@@ -175,10 +177,7 @@ describe('shutdown deadline', () => {
     const container = client.container.getById(stack.redis.getId())
     await container.pause()
     try {
-      const signalAt = performance.now()
-      s.child.kill('SIGTERM')
-      expect((await s.exited).code).toBe(1)
-      const totalMs = performance.now() - signalAt
+      const totalMs = await terminate(s, 1)
       expect(totalMs).toBeGreaterThanOrEqual(2000)
       expect(totalMs).toBeLessThan(3500)
       expect(s.logs.find((l) => l.level === 60)).toMatchObject({ step: 'closing Postgres and Redis' })
