@@ -32,6 +32,7 @@ export async function migrate(pool: Pool, list: readonly Migration[] = migration
   const onError = () => undefined
   client.on('error', onError)
   const applied: number[] = []
+  let failure: Error | undefined
   try {
     await client.query('BEGIN')
     // Waiting for another replica's migration, or a long migration, is not a slow query.
@@ -49,14 +50,14 @@ export async function migrate(pool: Pool, list: readonly Migration[] = migration
       applied.push(m.id)
     }
     await client.query('COMMIT')
+    return applied
   } catch (err) {
+    failure = err instanceof Error ? err : new Error(String(err))
     await client.query('ROLLBACK').catch(() => undefined)
-    // Discard the connection: it may still be waiting on the lock or be broken.
-    client.off('error', onError)
-    client.release(err instanceof Error ? err : true)
     throw err
+  } finally {
+    client.off('error', onError)
+    // After a failure, discard the connection: it may still wait on the lock or be broken.
+    client.release(failure)
   }
-  client.off('error', onError)
-  client.release()
-  return applied
 }

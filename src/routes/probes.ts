@@ -30,9 +30,10 @@ const probeRoute: RouteShorthandOptions = {
 interface Answer {
   status: 200 | 503
   ready: boolean
+  body: object
   json: string
 }
-const answer = (status: 200 | 503, body: object): Answer => ({ status, ready: status === 200, json: JSON.stringify(body) })
+const answer = (status: 200 | 503, body: object): Answer => ({ status, ready: status === 200, body, json: JSON.stringify(body) })
 const HEALTH = answer(200, { status: 'ok' })
 const STARTED = answer(200, { status: 'started' })
 const STARTING = answer(503, { status: 'starting' })
@@ -71,9 +72,8 @@ export async function probeRoutes(app: FastifyInstance, { lifecycle, readiness, 
     }
     if (result.ready !== wasReady) {
       // Logged on change only, through the app logger (this route's own level is warn).
-      const readiness = JSON.parse(result.json) as unknown
-      if (result.ready) app.log.info({ readiness }, 'readiness: ready')
-      else app.log.warn({ readiness }, 'readiness: not ready')
+      if (result.ready) app.log.info({ readiness: result.body }, 'readiness: ready')
+      else app.log.warn({ readiness: result.body }, 'readiness: not ready')
       wasReady = result.ready
     }
     return send(reply, result)
