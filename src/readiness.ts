@@ -6,22 +6,37 @@
 //    query, so replicas x probe rate never multiplies load on the database;
 //  - never stacked: while a check from an earlier round still hangs, the next round
 //    waits on that same attempt instead of opening another connection to a dead host.
+//  - critical or not: only a critical check (one the service cannot serve without)
+//    fails readiness. A failing non-critical one (a cache) is reported as degraded
+//    while the pod stays in the Service: readiness fails on every replica at once when
+//    a shared dependency blips, so a non-critical check that failed readiness would turn
+//    a cache outage into a full outage.
 // Dependency-free and pure, so it can be copied into any app and unit-tested.
 
 export interface Check {
   name: string
+  /** Fails readiness when it fails. Default true; false for what the service can serve without. */
+  critical?: boolean
   run: () => Promise<unknown>
 }
 
 export interface CheckResult {
   status: 'ok' | 'fail'
+  critical: boolean
   latencyMs: number
-  /** Short, secret-free reason: a timeout or the error's code/message. */
+  /**
+   * Short cause fit for a probe body (`timeout`, `connection refused`, `auth failed`...):
+   * never an address, host name, port or user name, since /ready answers anyone who
+   * reaches the port. The full error goes to the logs (see `onReport`).
+   */
   reason?: string
 }
 
 export interface ReadinessReport {
+  /** Every critical check passed. */
   ok: boolean
+  /** Some non-critical check failed: serving, with less (no cache, say). */
+  degraded: boolean
   checks: Record<string, CheckResult>
 }
 
@@ -29,6 +44,8 @@ export interface ReadinessOptions {
   checks: readonly Check[]
   timeoutMs: number
   cacheTtlMs: number
+  /** Called once per round with its report and the full errors of failed checks (for logs and metrics). */
+  onReport?: (report: ReadinessReport, errors: Record<string, unknown>) => void
   now?: () => number
 }
 
@@ -46,7 +63,7 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
-/** A short reason fit for a probe body: no stack, no connection string. */
+/** A fuller description for logs: the error's code and message, URLs masked, no stack. */
 export function describeError(err: unknown): string {
   if (err instanceof TimeoutError) return err.message
   if (err instanceof Error) {
@@ -57,13 +74,51 @@ export function describeError(err: unknown): string {
   return 'unknown error'
 }
 
-export function createReadiness({ checks, timeoutMs, cacheTtlMs, now = () => performance.now() }: ReadinessOptions) {
+// Error codes of Node's net/dns, pg (SQLSTATE) and Redis, mapped to causes that name no peer.
+const CAUSES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EPIPE: 'connection reset',
+  ETIMEDOUT: 'timeout',
+  ENOTFOUND: 'name not resolved',
+  EAI_AGAIN: 'name not resolved',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'host unreachable',
+  '28P01': 'auth failed',
+  '28000': 'auth failed',
+  '3D000': 'database does not exist',
+  '53300': 'too many connections',
+  '57P01': 'server shutting down',
+  '57P02': 'server shutting down',
+  '57P03': 'server starting',
+  NOAUTH: 'auth failed',
+  WRONGPASS: 'auth failed',
+  LOADING: 'server starting',
+}
+
+/** A short cause fit for a probe body: no address, host, port, user or message text. */
+export function causeOf(err: unknown): string {
+  if (err instanceof TimeoutError) return 'timeout'
+  if (!(err instanceof Error)) return 'error'
+  const code = (err as { code?: unknown }).code
+  if (typeof code === 'string' && CAUSES[code]) return CAUSES[code]
+  // Redis replies carry their code as the message's first word (NOAUTH, WRONGPASS, LOADING).
+  const word = /^[A-Z]+/.exec(err.message)?.[0]
+  if (word && CAUSES[word]) return CAUSES[word]
+  if (/timeout|timed out/i.test(err.message)) return 'timeout'
+  if (/Connection terminated|connection is closed|Stream isn't writeable/i.test(err.message)) return 'not connected'
+  return 'error'
+}
+
+export function createReadiness({ checks, timeoutMs, cacheTtlMs, onReport, now = () => performance.now() }: ReadinessOptions) {
   let cached: { at: number; report: ReadinessReport } | undefined
+  const stats = { rounds: 0, cacheHits: 0 }
   let inFlight: Promise<ReadinessReport> | undefined
   const pending = new Map<string, Promise<unknown>>()
 
-  async function runOne(check: Check): Promise<CheckResult> {
+  async function runOne(check: Check, errors: Record<string, unknown>): Promise<CheckResult> {
     const start = now()
+    const critical = check.critical ?? true
     let attempt = pending.get(check.name)
     if (!attempt) {
       attempt = Promise.resolve().then(check.run)
@@ -75,25 +130,41 @@ export function createReadiness({ checks, timeoutMs, cacheTtlMs, now = () => per
     }
     try {
       await withTimeout(attempt, timeoutMs, check.name)
-      return { status: 'ok', latencyMs: Math.round(now() - start) }
+      return { status: 'ok', critical, latencyMs: Math.round(now() - start) }
     } catch (err) {
-      return { status: 'fail', latencyMs: Math.round(now() - start), reason: describeError(err) }
+      errors[check.name] = err
+      return { status: 'fail', critical, latencyMs: Math.round(now() - start), reason: causeOf(err) }
     }
   }
 
   async function runAll(): Promise<ReadinessReport> {
-    const results = await Promise.all(checks.map(runOne))
-    const report: ReadinessReport = { ok: results.every((r) => r.status === 'ok'), checks: {} }
+    const errors: Record<string, unknown> = {}
+    const results = await Promise.all(checks.map((c) => runOne(c, errors)))
+    const report: ReadinessReport = {
+      ok: results.every((r) => r.status === 'ok' || !r.critical),
+      degraded: results.some((r) => r.status === 'fail' && !r.critical),
+      checks: {},
+    }
     checks.forEach((c, i) => (report.checks[c.name] = results[i]!))
     cached = { at: now(), report }
+    stats.rounds++
+    onReport?.(report, errors)
     return report
   }
 
   function peek(): ReadinessReport | undefined {
-    return cached && now() - cached.at < cacheTtlMs ? cached.report : undefined
+    if (cached && now() - cached.at < cacheTtlMs) {
+      stats.cacheHits++
+      return cached.report
+    }
+    return undefined
   }
 
   return {
+    /** Rounds of checks run, and probes answered from the cache: "one round per TTL", observable. */
+    stats: stats as Readonly<typeof stats>,
+    /** The last report, however old (metrics read it without triggering a round). */
+    last: (): ReadinessReport | undefined => cached?.report,
     /** The cached report while it is fresh (at most cacheTtlMs old), without waiting. */
     peek,
     /** The latest report: the cached one while fresh, else one new round shared by all callers. */
