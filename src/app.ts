@@ -10,16 +10,22 @@ import { Lifecycle } from './lifecycle.js'
 import { loggerOptions, requestId } from './logger.js'
 import postgres from './plugins/postgres.js'
 import redis from './plugins/redis.js'
-import { createReadiness, type Check } from './readiness.js'
+import { sustainedPressure } from './pressure.js'
+import { createReadiness, describeError, type Check, type Readiness } from './readiness.js'
+import { eventRoutes } from './routes/events.js'
 import { itemRoutes } from './routes/items.js'
 import { probeRoutes } from './routes/probes.js'
-import { closeConnectionsWhileStopping } from './shutdown.js'
+import { prepareShutdown } from './shutdown.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     lifecycle: Lifecycle
+    readiness: Readiness
   }
 }
+
+// under-pressure's sampling period; /ready needs several such samples in a row (pressure.ts).
+const PRESSURE_SAMPLE_MS = 1000
 
 export interface BuildOptions {
   /** Replaces the Postgres and Redis readiness checks (unit tests of probe logic). */
@@ -34,7 +40,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // request on a connection we are closing (a 502 at the edge).
     keepAliveTimeout: config.keepAliveTimeoutMs,
     // On close, idle keep-alive connections are closed at once; busy ones finish
-    // their request and get `Connection: close` (see shutdown.ts).
+    // their request and get `Connection: close` (see shutdown.ts, connections.ts).
     forceCloseConnections: 'idle',
     // Requests that still arrive on open connections while closing are served, not
     // refused: the client sent them before it could know, and another pod may not
@@ -48,7 +54,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id)
   })
-  closeConnectionsWhileStopping(app, lifecycle)
+  prepareShutdown(app)
 
   // 5xx bodies never carry internals (error messages may name hosts or queries);
   // 4xx keep fastify's clear validation messages. A dependency that cannot be reached
@@ -74,6 +80,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   )
 
   await app.register(underPressure, {
+    sampleInterval: PRESSURE_SAMPLE_MS,
     maxEventLoopDelay: config.maxEventLoopDelayMs,
     maxEventLoopUtilization: config.maxEventLoopUtilization,
     maxHeapUsedBytes: config.maxHeapUsedBytes,
@@ -91,13 +98,31 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   })
   await app.register(redis, { url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs })
 
+  // The probe bodies carry short causes only; the logs get the full error, once per
+  // change of a check's state (not once per probe).
+  const failing = new Set<string>()
   const readiness = createReadiness({
     checks: options.checks ?? [postgresCheck(app.pg, config.readyCheckTimeoutMs), redisCheck(app.redis)],
     timeoutMs: config.readyCheckTimeoutMs,
     cacheTtlMs: config.readyCacheTtlMs,
+    onReport(report, errors) {
+      for (const [name, result] of Object.entries(report.checks)) {
+        if (result.status === 'fail' && !failing.has(name)) {
+          failing.add(name)
+          const effect = result.critical ? 'failing readiness' : 'degraded, still ready'
+          app.log.warn({ check: name, critical: result.critical, cause: result.reason, error: describeError(errors[name]) }, `readiness check ${name} failed: ${effect}`)
+        } else if (result.status === 'ok' && failing.delete(name)) {
+          app.log.info({ check: name, critical: result.critical }, `readiness check ${name} recovered`)
+        }
+      }
+    },
   })
-  await app.register(probeRoutes, { lifecycle, readiness, underPressure: () => app.isUnderPressure() })
+  app.decorate('readiness', readiness)
+  const pressure = sustainedPressure(() => app.isUnderPressure(), { samples: config.readyPressureSamples, intervalMs: PRESSURE_SAMPLE_MS })
+  app.addHook('onClose', async () => pressure.stop())
+  await app.register(probeRoutes, { lifecycle, readiness, underPressure: pressure.get })
   await app.register(itemRoutes, { prefix: '/api', cacheTtlSeconds: config.cacheTtlSeconds })
+  await app.register(eventRoutes, { prefix: '/api', lifecycle })
   return app
 }
 

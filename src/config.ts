@@ -32,6 +32,8 @@ export interface Config {
   maxEventLoopUtilization: number
   maxHeapUsedBytes: number
   maxRssBytes: number
+  /** /ready turns 503 after this many consecutive pressured samples (one a second), and back after as many clear ones. */
+  readyPressureSamples: number
 }
 
 export class ConfigError extends Error {
@@ -118,6 +120,7 @@ export function loadConfig(env: Env): Config {
     maxEventLoopUtilization: fraction(env, 'MAX_EVENT_LOOP_UTILIZATION', 0.98),
     maxHeapUsedBytes: integer(env, 'MAX_HEAP_USED_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
     maxRssBytes: integer(env, 'MAX_RSS_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
+    readyPressureSamples: integer(env, 'READY_PRESSURE_SAMPLES', 3, 1, 100),
   }
   if (config.drainDelayMs >= config.shutdownTimeoutMs) {
     throw new ConfigError(

@@ -38,9 +38,39 @@ export function requestId(req: IncomingMessage): string {
   return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
 }
 
+/** What an error looks like in a log line. */
+export interface SerializedError {
+  type: string
+  message: string
+  code?: string
+  stack?: string
+  cause?: SerializedError
+}
+
+// pino's default serializer copies every enumerable property of an error, and those carry
+// data: pg's `detail` ("Key (email)=(someone@example.com) already exists"), `where`,
+// `hint`, `query`; ioredis' `command` with its arguments (keys and values); axios-like
+// `config` with headers. Keep what identifies the error and where it came from; mask
+// URLs in the message and stack (connection strings).
+export function serializeError(err: unknown, depth = 0): unknown {
+  if (!(err instanceof Error)) return err
+  const code = (err as { code?: unknown }).code
+  const out: SerializedError = {
+    type: err.constructor?.name || err.name,
+    message: redactUrl(err.message),
+    ...(typeof code === 'string' || typeof code === 'number' ? { code: String(code) } : {}),
+    ...(err.stack ? { stack: redactUrl(err.stack) } : {}),
+  }
+  if (err.cause instanceof Error && depth < 3) out.cause = serializeError(err.cause, depth + 1) as SerializedError
+  return out
+}
+
 export function loggerOptions(level: LogLevel): LoggerOptions {
   return {
     level,
+    // "level":"error", not 30/50: cloud log agents (GKE, CloudWatch, Datadog) map a
+    // severity from the label; a number shows every line as INFO/DEFAULT.
+    formatters: { level: (label) => ({ level: label }) },
     // Kubernetes adds its own timestamps too, but ISO time keeps the JSON readable off-cluster.
     timestamp: () => `,"time":"${new Date().toISOString()}"`,
     redact: {
@@ -61,6 +91,8 @@ export function loggerOptions(level: LogLevel): LoggerOptions {
       censor: '[REDACTED]',
     },
     serializers: {
+      err: serializeError,
+      error: serializeError,
       req(req: { method: string; url: string; hostname?: string; ip?: string; headers?: Record<string, unknown> }) {
         return { method: req.method, url: redactUrl(req.url), host: req.hostname, remoteAddress: req.ip }
       },

@@ -1,11 +1,19 @@
-// Boots the service: validate config, build the app, install the shutdown handlers,
-// listen, then initialise. Listening comes before initialisation on purpose: the
-// kubelet can then see /startup answer 503 (and /health 200) while we connect,
-// instead of connection-refused, which is indistinguishable from a dead process.
-import { buildApp } from './app.js'
+// Boots the service: install signal handlers, validate config, build the app, listen,
+// then initialise. Listening comes before initialisation on purpose: the kubelet can
+// then see /startup answer 503 (and /health 200) while we connect, instead of
+// connection-refused, which is indistinguishable from a dead process.
 import { ConfigError, loadConfig, type Config } from './config.js'
-import { createShutdown, handleSignals } from './shutdown.js'
-import { initialise } from './startup.js'
+
+// First, before anything slow (loading fastify, pg and ioredis takes a moment): as PID 1
+// in a container, a signal without a handler is ignored, so a pod deleted while this
+// process boots would sit out its whole grace period and be SIGKILLed. Until the app
+// exists there is nothing to drain: exit 0 at once. handleSignals() replaces this.
+const early = (signal: NodeJS.Signals) => {
+  process.stdout.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), signal, msg: 'shutdown: signal during boot, nothing to drain, exiting 0' })}\n`)
+  process.exit(0)
+}
+process.on('SIGTERM', early)
+process.on('SIGINT', early)
 
 let config: Config
 try {
@@ -18,6 +26,13 @@ try {
   process.exit(78) // EX_CONFIG
 }
 
+// Loaded only now, with the early handlers in place.
+const [{ buildApp }, { createShutdown, handleSignals }, { initialise, PermanentStartupError }] = await Promise.all([
+  import('./app.js'),
+  import('./shutdown.js'),
+  import('./startup.js'),
+])
+
 const app = await buildApp(config)
 const startup = new AbortController()
 handleSignals(
@@ -29,6 +44,8 @@ handleSignals(
     startup,
   }),
 )
+process.off('SIGTERM', early)
+process.off('SIGINT', early)
 app.lifecycle.logStarting({ port: config.port, host: config.host, node: process.version })
 
 try {
@@ -42,6 +59,9 @@ try {
   await initialise(app, startup.signal)
   app.lifecycle.enter('ready')
 } catch (err) {
+  // Retrying cannot help (wrong password, missing database, broken migration), and
+  // initialise logged why in one line: exit with its code, no stack trace.
+  if (err instanceof PermanentStartupError) process.exit(err.exitCode)
   // Aborted by a shutdown signal during startup: the shutdown sequence takes over.
   if (!startup.signal.aborted) throw err
 }

@@ -3,20 +3,37 @@
 // Service's endpoints. The two race: kube-proxies, ingress controllers and other
 // clients keep sending traffic here for a few seconds after the signal. So:
 //
-//   signal ─┬─ 1. draining: /ready answers 503, everything else is served as usual
-//           │     for DRAIN_DELAY_MS, with `Connection: close` so clients reopen
-//           │     their connections (to pods that are still in the endpoints)
-//           ├─ 2. closing: stop accepting connections, close idle keep-alive ones at
-//           │     once, let in-flight requests finish (not waiting for keep-alive timeouts)
+//   signal ─┬─ 1. draining: /ready answers 503, lifecycle.drainSignal tells long-lived
+//           │     responses (SSE) to finish, everything else is served as usual for
+//           │     DRAIN_DELAY_MS, but every response says `Connection: close`, so clients
+//           │     reopen their connections (to pods still in the endpoints) after a
+//           │     response instead of having a keep-alive connection reset under them;
+//           │     requests pipelined behind such a response are not run (connections.ts)
+//           ├─ 2. closing: stop accepting connections; close every connection with no
+//           │     request in flight (idle keep-alive, silent preconnects, half-sent
+//           │     headers, upgraded sockets); in-flight requests finish
 //           ├─ 3. close the Postgres pool and the Redis client (fastify onClose hooks)
 //           └─ 4. closed: flush logs, exit 0
 //   One deadline, SHUTDOWN_TIMEOUT_MS from the signal, bounds it all: past it we log
 //   the step that hung and exit 1, before the kubelet's SIGKILL (set the pod's
 //   terminationGracePeriodSeconds above preStop + SHUTDOWN_TIMEOUT_MS).
-//   A second signal exits at once; a fatal error runs the same sequence, exit 1.
-import { setTimeout as sleep } from 'node:timers/promises'
+//   A second signal exits at once.
+//   A fatal error (uncaught exception, unhandled rejection) skips the drain delay: the
+//   process state is unknown, so it stops accepting at once, lets in-flight requests
+//   finish and exits 1 for the kubelet to restart the container. The kubelet marks the
+//   pod unready as soon as the container exits (about a second), far sooner than two
+//   failed readiness probes (up to 10 s); a refused connection in between is never a
+//   half-processed request, and clients and proxies retry it safely.
 import type { FastifyInstance } from 'fastify'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { trackConnections, type Connections } from './connections.js'
 import type { Lifecycle } from './lifecycle.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    connections: Connections
+  }
+}
 
 export interface ShutdownOptions {
   app: FastifyInstance
@@ -25,53 +42,72 @@ export interface ShutdownOptions {
   timeoutMs: number
   /** Aborted when shutdown begins, so an unfinished startup stops retrying. */
   startup?: AbortController
+  /** Closed after the HTTP server and the dependencies (a metrics listener, say). */
+  closeLast?: () => Promise<unknown>
   exit?: (code: number) => void
 }
 
-type Step = 'drain delay' | 'closing HTTP server (in-flight requests)' | 'closing Postgres and Redis' | 'flushing logs'
+type Step = 'drain delay' | 'closing HTTP server (in-flight requests)' | 'closing Postgres and Redis' | 'closing the metrics listener' | 'flushing logs'
 
-/** Every response sent while stopping asks the client to close its connection. */
-export function closeConnectionsWhileStopping(app: FastifyInstance, lifecycle: Lifecycle): void {
-  app.addHook('onSend', async (_req, reply) => {
-    // A keep-alive connection outlives endpoint removal: kube-proxy only steers *new*
-    // connections. Closing it after this response makes the client reconnect, and
-    // its next connection lands on a pod that is still in the endpoints.
-    if (lifecycle.stopping) reply.header('connection', 'close')
+/** Called while building the app: tracks connections, and closes the silent ones at close. */
+export function prepareShutdown(app: FastifyInstance): void {
+  const connections = trackConnections(app.server)
+  app.decorate('connections', connections)
+  // fastify's close runs the preClose hooks, then server.close() (no new connections)
+  // in the same tick: closing connections with no request in flight here cannot miss
+  // one accepted later. Once more after server.close(), in case a later preClose hook
+  // was asynchronous.
+  app.addHook('preClose', (done) => {
+    connections.closeAfterResponses()
+    connections.closeIdle()
+    setImmediate(() => connections.closeIdle())
+    done()
   })
 }
 
-export function createShutdown({ app, lifecycle, drainDelayMs, timeoutMs, startup, exit = (code) => process.exit(code) }: ShutdownOptions) {
+export function createShutdown({ app, lifecycle, drainDelayMs, timeoutMs, startup, closeLast, exit = (code) => process.exit(code) }: ShutdownOptions) {
   const log = app.log
   // pino writes stdout synchronously by default; flush() covers async destinations.
   const flush = () => (log as typeof log & { flush?: () => void }).flush?.()
   let step: Step | undefined
   let exitCode = 0
+  let deadline: NodeJS.Timeout | undefined
+  let drainTimer: AbortController | undefined
 
-  async function shutdown(reason: string, code: number): Promise<void> {
+  async function shutdown(reason: string, code: number, drain: boolean): Promise<void> {
     exitCode = Math.max(exitCode, code)
     const began = performance.now()
     // The deadline is armed first, so nothing below can outlive it.
-    const deadline = setTimeout(() => {
+    deadline = setTimeout(() => {
       log.fatal({ step, timeoutMs, reason }, `shutdown: deadline exceeded while ${step}, exiting 1`)
       flush()
       exit(1)
     }, timeoutMs)
 
     step = 'drain delay'
-    lifecycle.enter('draining', { reason, drainDelayMs, timeoutMs })
+    lifecycle.enter('draining', { reason, drainDelayMs: drain ? drainDelayMs : 0, timeoutMs })
     startup?.abort()
-    await sleep(drainDelayMs)
+    app.connections.closeAfterResponses()
+    if (drain) {
+      drainTimer = new AbortController()
+      await sleep(drainDelayMs, undefined, { signal: drainTimer.signal }).catch(() => undefined)
+    }
 
     step = 'closing HTTP server (in-flight requests)'
-    lifecycle.enter('closing', { openConnections: await connectionCount(app) })
-    // fastify.close(): stops listening, closes idle connections, waits for in-flight
-    // requests, then runs the plugins' onClose hooks (pool.end(), redis.quit()).
+    lifecycle.enter('closing', { openConnections: app.connections.size })
+    // fastify.close(): stops listening, closes connections with no request in flight
+    // (prepareShutdown), waits for in-flight requests, then runs the plugins' onClose
+    // hooks (pool.end(), redis.quit()).
     app.server.once('close', () => (step = 'closing Postgres and Redis'))
     try {
       await app.close()
     } catch (err) {
       log.error({ err }, 'shutdown: error while closing')
       exitCode = 1
+    }
+    if (closeLast) {
+      step = 'closing the metrics listener'
+      await closeLast().catch((err: unknown) => log.error({ err }, 'shutdown: error while closing the metrics listener'))
     }
 
     step = 'flushing logs'
@@ -92,17 +128,22 @@ export function createShutdown({ app, lifecycle, drainDelayMs, timeoutMs, startu
         return
       }
       inProgress = true
-      void shutdown(signal, 0)
+      void shutdown(signal, 0, true)
     },
-    /** Uncaught exception or unhandled rejection: the process state is unknown, so stop. */
+    /** Uncaught exception or unhandled rejection: the process state is unknown, so stop now. */
     onFatal(err: unknown, origin: string): void {
       log.fatal({ err, origin }, 'fatal error, shutting down')
-      if (inProgress) {
-        exitCode = 1
-        return
-      }
+      exitCode = 1
+      // Already draining: end the drain delay now, the rest of the sequence follows.
+      drainTimer?.abort()
+      if (inProgress) return
       inProgress = true
-      void shutdown(origin, 1)
+      void shutdown(origin, 1, false)
+    },
+    /** Stops the timers of a shutdown in progress (tests that stop it midway). */
+    dispose(): void {
+      clearTimeout(deadline)
+      drainTimer?.abort()
     },
   }
 }
@@ -122,8 +163,4 @@ export function handleSignals(handlers: ReturnType<typeof createShutdown>): () =
     process.off('uncaughtException', onException)
     process.off('unhandledRejection', onRejection)
   }
-}
-
-function connectionCount(app: FastifyInstance): Promise<number> {
-  return new Promise((resolve) => app.server.getConnections((err, n) => resolve(err ? -1 : n)))
 }

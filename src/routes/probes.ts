@@ -12,7 +12,7 @@ import type { Readiness, ReadinessReport } from '../readiness.js'
 export interface ProbeOptions {
   lifecycle: Lifecycle
   readiness: Readiness
-  /** Sustained event-loop or memory pressure (from @fastify/under-pressure). */
+  /** Sustained event-loop or memory pressure (pressure.ts over @fastify/under-pressure's samples). */
   underPressure: () => boolean
 }
 
@@ -45,14 +45,19 @@ function send(reply: FastifyReply, { status, json }: Answer) {
   return reply.code(status).header('cache-control', 'no-store').type('application/json; charset=utf-8').send(json)
 }
 
+// The body names each failing check and a short cause ("postgres: timeout"), never an
+// address, host, port or user: /ready answers anyone who reaches the port. Failing
+// non-critical checks leave the answer at 200, marked degraded.
 function fromReport(report: ReadinessReport, underPressure: boolean): Answer {
-  const failed = Object.entries(report.checks).filter(([, r]) => r.status === 'fail')
-  if (failed.length > 0) {
-    const reason = failed.map(([name, r]) => `${name}: ${r.reason}`).join('; ')
-    return answer(503, { status: 'not ready', reason, checks: report.checks })
-  }
-  if (underPressure) return answer(503, { status: 'not ready', reason: 'under pressure', checks: report.checks })
-  return answer(200, { status: 'ready', checks: report.checks })
+  const failing = (critical: boolean) =>
+    Object.entries(report.checks)
+      .filter(([, r]) => r.status === 'fail' && r.critical === critical)
+      .map(([name, r]) => `${name}: ${r.reason}`)
+      .join('; ')
+  const degraded = report.degraded ? { degraded: true, degradedReason: failing(false) } : {}
+  if (!report.ok) return answer(503, { status: 'not ready', reason: failing(true), ...degraded, checks: report.checks })
+  if (underPressure) return answer(503, { status: 'not ready', reason: 'under pressure', ...degraded, checks: report.checks })
+  return answer(200, { status: 'ready', ...degraded, checks: report.checks })
 }
 
 export async function probeRoutes(app: FastifyInstance, { lifecycle, readiness, underPressure }: ProbeOptions) {

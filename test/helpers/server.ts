@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 export const serverEntry = fileURLToPath(new URL('../../dist/server.js', import.meta.url))
 
 export interface LogLine {
-  level: number
+  level: string
   msg: string
   time: string
   [key: string]: unknown

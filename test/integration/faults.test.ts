@@ -1,7 +1,8 @@
 // Fault injection against the built server: real Postgres and Redis behind Toxiproxy,
 // with every connection of the service going through it. Each dependency is cut,
-// slowed and blackholed in turn; throughout, /ready must answer 503 naming the failed
-// dependency (and within its time budget, even while the dependency hangs), /health
+// slowed and blackholed in turn; throughout, /ready must report the failed dependency
+// (503 for Postgres, 200 "degraded" for the Redis cache), within its time budget even
+// while the dependency hangs, /health
 // must stay 200, the process must never crash, and readiness must come back once the
 // fault is removed. Scenarios run in order, against one server process.
 import type { CreatedProxy } from '@testcontainers/toxiproxy'
@@ -125,29 +126,55 @@ function untilReadyStatus(status: 200 | 503, what: string, timeoutMs = RECOVERY_
   )
 }
 
+/** Polls until /ready reports `dep`'s check failing (503 for Postgres, 200 degraded for Redis). */
+function untilFailing(dep: Dependency, what: string): Promise<ProbeResult<ReadyBody>> {
+  return until(
+    what,
+    async () => {
+      await health()
+      const res = await ready()
+      return res.body.checks?.[dep]?.status === 'fail' && res
+    },
+    { timeoutMs: 20_000 },
+  )
+}
+
 async function untilReady(what: string): Promise<void> {
   const res = await untilReadyStatus(200, what)
   expect(res.body.status).toBe('ready')
+  expect(res.body.degraded).toBeUndefined()
   expect(res.body.checks?.postgres?.status).toBe('ok')
   expect(res.body.checks?.redis?.status).toBe('ok')
 }
 
-/** 503, the reason naming `dep` (and only it), its check failed, the other one fine. */
-function expectNotReadyBecauseOf(dep: Dependency, res: ProbeResult<ReadyBody>): void {
-  expect(res.status, res.raw).toBe(503)
-  expect(res.body.status).toBe('not ready')
-  expect(res.body.reason).toMatch(new RegExp(`^${dep}: \\S`))
-  expect(res.body.reason).not.toContain(`${otherThan(dep)}:`)
-  expect(res.body.checks?.[dep]?.status).toBe('fail')
-  expect(res.body.checks?.[dep]?.reason).toEqual(expect.any(String))
+/**
+ * The readiness policy: Postgres is critical (503 naming it), the Redis cache is not
+ * (200, degraded, naming it): a cache outage must not take every replica out of the
+ * Service. Either way the failed check is named with a short cause, the other one fine.
+ */
+function expectFailing(dep: Dependency, res: ProbeResult<ReadyBody>): void {
+  if (dep === 'postgres') {
+    expect(res.status, res.raw).toBe(503)
+    expect(res.body.status).toBe('not ready')
+    expect(res.body.reason).toMatch(new RegExp(`^${dep}: \\S`))
+    expect(res.body.reason).not.toContain(`${otherThan(dep)}:`)
+  } else {
+    expect(res.status, res.raw).toBe(200)
+    expect(res.body.status).toBe('ready')
+    expect(res.body.degraded).toBe(true)
+    expect(res.body.degradedReason).toMatch(new RegExp(`^${dep}: \\S`))
+  }
+  expect(res.body.checks?.[dep]).toMatchObject({ status: 'fail', critical: dep === 'postgres', reason: expect.any(String) as string })
+  // A short cause, never an address or port: /ready answers anyone who reaches the port.
+  expect(res.body.checks?.[dep]?.reason).toMatch(/^[a-z ]+$/)
   expect(res.body.checks?.[otherThan(dep)]?.status).toBe('ok')
 }
 
 /**
- * While the fault lasts (`holdMs`): every probe 503 for `dep`, /health 200 in between.
+ * While the fault lasts (`holdMs`): every probe reports `dep` failing, /health 200 in between.
  * Returns the connections the service opened to `dep` meanwhile.
  */
-async function expectStaysNotReady(dep: Dependency, holdMs: number, check: (res: ProbeResult<ReadyBody>) => void = () => {}) {
+async function expectStaysFailing(dep: Dependency, holdMs: number, check: (res: ProbeResult<ReadyBody>) => void = () => {}) {
   const pid = server.child.pid ?? 0
   const port = proxyOf(dep).port
   const before = connectionsTo(pid, port)
@@ -158,7 +185,7 @@ async function expectStaysNotReady(dep: Dependency, holdMs: number, check: (res:
     await health()
     const res = await ready()
     probes++
-    expectNotReadyBecauseOf(dep, res)
+    expectFailing(dep, res)
     check(res)
     for (const conn of connectionsTo(pid, port)) if (!before.has(conn)) opened.add(conn)
     await sleep(250)
@@ -166,14 +193,28 @@ async function expectStaysNotReady(dep: Dependency, holdMs: number, check: (res:
   return { probes, opened: opened.size }
 }
 
-/** The flips are logged once each, naming the dependency: what an operator greps for. */
+/** The changes are logged once each, naming the dependency: what an operator greps for. */
 async function expectTransitionsLogged(dep: Dependency, logsBefore: number): Promise<void> {
-  const flipsSince = () => server.logs.slice(logsBefore).filter((l) => l.msg.startsWith('readiness: '))
+  const since = (prefix: string) => server.logs.slice(logsBefore).filter((l) => l.msg.startsWith(prefix))
   // stdout may reach us a moment after the probe's response did.
-  const flips = await until('readiness flips logged', async () => flipsSince().length >= 2 && flipsSince(), { timeoutMs: 5000 })
+  const checkLines = await until('check failure and recovery logged', async () => since(`readiness check ${dep} `).length >= 2 && since(`readiness check ${dep} `), {
+    timeoutMs: 5000,
+  })
+  expect(checkLines.map((l) => l.msg)).toEqual([
+    `readiness check ${dep} failed: ${dep === 'postgres' ? 'failing readiness' : 'degraded, still ready'}`,
+    `readiness check ${dep} recovered`,
+  ])
+  expect(checkLines[0]).toMatchObject({ level: 'warn', check: dep, critical: dep === 'postgres', cause: expect.any(String) as string })
+  // The log line, unlike the probe body, carries the error's own words.
+  expect(checkLines[0]?.error).toEqual(expect.any(String))
+  const flips = since('readiness: ')
+  if (dep === 'redis') {
+    expect(flips).toEqual([])
+    return
+  }
   expect(flips.map((l) => l.msg)).toEqual(['readiness: not ready', 'readiness: ready'])
   expect(JSON.stringify(flips[0])).toContain(`"reason":"${dep}: `)
-  expect(flips[0]?.level).toBe(40)
+  expect(flips[0]?.level).toBe('warn')
 }
 
 // Toxics on the downstream stream (dependency -> service): requests get through, answers don't.
@@ -190,13 +231,13 @@ const HOLD_MS = 4000
 const MAX_NEW_CONNECTIONS: Record<Dependency, number> = { postgres: 2, redis: 2 }
 
 describe.each(['postgres', 'redis'] as const)('%s faults', (dep) => {
-  it(`cut (proxy disabled): /ready 503 naming ${dep}, /health 200, then ready again once restored`, async () => {
+  it(`cut (proxy disabled): /ready reports ${dep} failing, /health 200, then ready again once restored`, async () => {
     const logsBefore = server.logs.length
     await proxyOf(dep).setEnabled(false)
     try {
-      const first = await untilReadyStatus(503, `/ready 503 after cutting ${dep}`, 20_000)
-      expectNotReadyBecauseOf(dep, first)
-      await expectStaysNotReady(dep, HOLD_MS)
+      const first = await untilFailing(dep, `/ready reports ${dep} failing after the cut`)
+      expectFailing(dep, first)
+      await expectStaysFailing(dep, HOLD_MS)
     } finally {
       await proxyOf(dep).setEnabled(true)
     }
@@ -205,7 +246,7 @@ describe.each(['postgres', 'redis'] as const)('%s faults', (dep) => {
   })
 
   it.each(hangs)(
-    `$fault: /ready 503 naming ${dep} with a timeout, every probe within budget, no pile-up, then ready again`,
+    `$fault: /ready reports ${dep} timing out, every probe within budget, no pile-up, then ready again`,
     async ({ fault, type, attributes }) => {
       const logsBefore = server.logs.length
       const toxic = await proxyOf(dep).instance.addToxic<typeof attributes>({
@@ -216,12 +257,12 @@ describe.each(['postgres', 'redis'] as const)('%s faults', (dep) => {
         attributes,
       })
       try {
-        const first = await untilReadyStatus(503, `/ready 503 with ${dep} ${fault}`, 20_000)
-        expectNotReadyBecauseOf(dep, first)
+        const first = await untilFailing(dep, `/ready reports ${dep} failing with ${fault}`)
+        expectFailing(dep, first)
         // Several rounds while it hangs: each probe within budget (ready() asserts it),
         // and checks of earlier rounds must not pile up, each opening a new connection.
-        const { probes, opened } = await expectStaysNotReady(dep, HOLD_MS, (res) =>
-          expect(res.body.checks?.[dep]?.reason).toMatch(/timed out|timeout/i),
+        const { probes, opened } = await expectStaysFailing(dep, HOLD_MS, (res) =>
+          expect(res.body.checks?.[dep]?.reason).toBe('timeout'),
         )
         // Postgres: the first round's query times out and its connection is dropped, the
         // next round opens one that hangs in the handshake (up to pg's 5 s connect
@@ -266,7 +307,7 @@ describe('postgres backends terminated', () => {
     await until('a warning per terminated connection', async () => lost().length >= terminated)
     expect(lost()).toHaveLength(terminated)
     for (const line of lost()) {
-      expect(line.level).toBe(40)
+      expect(line.level).toBe('warn')
       // admin_shutdown: what pg_terminate_backend sends before closing the connection.
       expect(line).toMatchObject({ code: '57P01' })
     }

@@ -43,3 +43,46 @@ describe('loggerOptions', () => {
     expect(lines[2]).toMatchObject({ req: { method: 'GET', url: '/x?token=[REDACTED]', remoteAddress: '10.0.0.1' } })
   })
 })
+
+describe('log format', () => {
+  const capture = () => {
+    let out = ''
+    const sink = new Writable({ write: (chunk: Buffer, _enc, done) => ((out += chunk.toString()), done()) })
+    return { log: pino(loggerOptions('info'), sink), lines: () => out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) }
+  }
+
+  it('carries the level as a label, which cloud log agents map to a severity', () => {
+    const { log, lines } = capture()
+    log.info('i')
+    log.error('e')
+    log.fatal('f')
+    expect(lines().map((l) => l.level)).toEqual(['info', 'error', 'fatal'])
+  })
+
+  it('errors keep type, message, code and stack, and drop what carries data', () => {
+    const { log, lines } = capture()
+    // What pg's DatabaseError and ioredis' ReplyError carry besides their message.
+    class DatabaseError extends Error {}
+    const pgErr = Object.assign(new DatabaseError('duplicate key value violates unique constraint "users_email_key"'), {
+      code: '23505',
+      detail: 'Key (email)=(someone@example.com) already exists.',
+      where: 'SQL statement "INSERT INTO users VALUES (\'someone@example.com\', \'hunter2\')"',
+      hint: 'h',
+      query: 'INSERT ... hunter2',
+    })
+    class ReplyError extends Error {}
+    const redisErr = Object.assign(new ReplyError('WRONGTYPE Operation against a key holding the wrong kind of value'), {
+      command: { name: 'set', args: ['session:alice', 'token-abc-123'] },
+    })
+    const wrapped = new Error('cannot reach postgres://app:pw-9@db:5432/app', { cause: redisErr })
+    log.error({ err: pgErr }, 'pg')
+    log.error({ err: redisErr }, 'redis')
+    log.error({ error: wrapped }, 'wrapped')
+    const [pgLine, redisLine, wrappedLine] = lines()
+    expect(pgLine?.err).toEqual({ type: 'DatabaseError', message: pgErr.message, code: '23505', stack: expect.stringContaining('users_email_key') as string })
+    expect(redisLine?.err).toEqual({ type: 'ReplyError', message: redisErr.message, stack: expect.any(String) as string })
+    expect(wrappedLine?.error).toMatchObject({ type: 'Error', message: 'cannot reach postgres://app:[REDACTED]@db:5432/app', cause: { type: 'ReplyError' } })
+    const all = JSON.stringify(lines())
+    for (const leaked of ['someone@example.com', 'hunter2', 'session:alice', 'token-abc-123', 'pw-9']) expect(all).not.toContain(leaked)
+  })
+})

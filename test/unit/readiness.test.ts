@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { createReadiness, describeError, withTimeout, TimeoutError, type Check } from '../../src/readiness.js'
+import { causeOf, createReadiness, describeError, withTimeout, TimeoutError, type Check } from '../../src/readiness.js'
 
-function counting(name: string, behaviour: () => Promise<unknown>): Check & { calls: number } {
-  const check = { name, calls: 0, run: () => (check.calls++, behaviour()) }
+function counting(name: string, behaviour: () => Promise<unknown>, critical?: boolean): Check & { calls: number } {
+  const check = { name, calls: 0, critical, run: () => (check.calls++, behaviour()) }
   return check
 }
 const never = () => new Promise<never>(() => {})
@@ -17,13 +17,48 @@ describe('readiness', () => {
     expect(report.checks.b?.latencyMs).toBeGreaterThanOrEqual(0)
   })
 
-  it('names the failed check with a short reason', async () => {
+  it('names the failed check with a short cause that names no peer; the full error goes to onReport', async () => {
     const err = Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:5432'), { code: 'ECONNREFUSED' })
-    const r = createReadiness({ checks: [counting('db', () => Promise.reject(err)), counting('cache', async () => {})], timeoutMs: 100, cacheTtlMs: 0 })
+    const reports: Array<{ errors: Record<string, unknown> }> = []
+    const r = createReadiness({
+      checks: [counting('db', () => Promise.reject(err)), counting('cache', async () => {})],
+      timeoutMs: 100,
+      cacheTtlMs: 0,
+      onReport: (_report, errors) => reports.push({ errors }),
+    })
     const report = await r.check()
     expect(report.ok).toBe(false)
-    expect(report.checks.db).toMatchObject({ status: 'fail', reason: 'connect ECONNREFUSED 10.0.0.1:5432' })
+    expect(report.checks.db).toEqual({ status: 'fail', critical: true, latencyMs: expect.any(Number) as number, reason: 'connection refused' })
+    expect(JSON.stringify(report)).not.toMatch(/10\.0\.0\.1|5432/)
     expect(report.checks.cache?.status).toBe('ok')
+    expect(reports).toEqual([{ errors: { db: err } }])
+  })
+
+  it('a failing non-critical check keeps the report ok, marked degraded', async () => {
+    const r = createReadiness({
+      checks: [counting('db', async () => {}), counting('cache', () => Promise.reject(new Error('down')), false)],
+      timeoutMs: 100,
+      cacheTtlMs: 0,
+    })
+    const report = await r.check()
+    expect(report).toMatchObject({ ok: true, degraded: true, checks: { db: { status: 'ok', critical: true }, cache: { status: 'fail', critical: false } } })
+    const both = createReadiness({
+      checks: [counting('db', () => Promise.reject(new Error('down'))), counting('cache', () => Promise.reject(new Error('down')), false)],
+      timeoutMs: 100,
+      cacheTtlMs: 0,
+    })
+    expect(await both.check()).toMatchObject({ ok: false, degraded: true })
+  })
+
+  it('counts rounds and cache hits', async () => {
+    const r = createReadiness({ checks: [counting('a', async () => {})], timeoutMs: 100, cacheTtlMs: 60_000 })
+    expect(r.last()).toBeUndefined()
+    await Promise.all(Array.from({ length: 10 }, () => r.check()))
+    expect(r.peek()).toBeDefined()
+    expect(r.stats).toEqual({ rounds: 1, cacheHits: 1 })
+    await r.check()
+    expect(r.stats).toEqual({ rounds: 1, cacheHits: 2 })
+    expect(r.last()?.ok).toBe(true)
   })
 
   it('bounds a hanging check by its timeout and runs checks in parallel', async () => {
@@ -31,7 +66,7 @@ describe('readiness', () => {
     const start = performance.now()
     const report = await r.check()
     const elapsed = performance.now() - start
-    expect(report.checks.a).toMatchObject({ status: 'fail', reason: 'a timed out after 300 ms' })
+    expect(report.checks.a).toMatchObject({ status: 'fail', reason: 'timeout' })
     expect(report.checks.b?.status).toBe('fail')
     // Parallel: two 300 ms timeouts take about 300 ms, not 600.
     expect(elapsed).toBeGreaterThanOrEqual(295)
@@ -71,6 +106,26 @@ describe('readiness', () => {
     // The hung attempt has settled: the next round starts a fresh one.
     expect((await r.check()).ok).toBe(true)
     expect(a.calls).toBe(2)
+  })
+})
+
+describe('causeOf', () => {
+  const coded = (code: string, message = 'x') => Object.assign(new Error(message), { code })
+  it.each([
+    [coded('ECONNREFUSED', 'connect ECONNREFUSED 10.1.2.3:5432'), 'connection refused'],
+    [coded('ENOTFOUND', 'getaddrinfo ENOTFOUND db.internal'), 'name not resolved'],
+    [coded('28P01', 'password authentication failed for user "app"'), 'auth failed'],
+    [coded('3D000', 'database "app" does not exist'), 'database does not exist'],
+    [new Error('WRONGPASS invalid username-password pair or user is disabled.'), 'auth failed'],
+    [new Error('NOAUTH Authentication required.'), 'auth failed'],
+    [new Error('Query read timeout'), 'timeout'],
+    [new TimeoutError('a timed out after 5 ms'), 'timeout'],
+    [new Error("Stream isn't writeable and enableOfflineQueue options is false"), 'not connected'],
+    [new Error('Connection terminated unexpectedly'), 'not connected'],
+    [new Error('relation "secret_table" does not exist at 10.0.0.1'), 'error'],
+    ['not an error', 'error'],
+  ])('%s -> %s', (err, cause) => {
+    expect(causeOf(err)).toBe(cause)
   })
 })
 

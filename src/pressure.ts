@@ -1,0 +1,39 @@
+// Sustained pressure for readiness. @fastify/under-pressure samples event-loop delay,
+// utilisation and memory once per interval and sheds business requests (503) as soon as
+// one sample is over a limit: shedding must react at once. Readiness must not: a pod that
+// leaves the endpoints on one busy second and rejoins on the next flaps in and out of the
+// Service, moving its load onto the others (which then flap too). So /ready follows the
+// samples with hysteresis: unready after `samples` consecutive pressured samples, ready
+// again after as many consecutive clear ones.
+
+/** Pure state machine over samples, so the policy is unit-testable without timers. */
+export class Hysteresis {
+  #state = false
+  #streak = 0
+  constructor(readonly samples: number) {}
+
+  get state(): boolean {
+    return this.#state
+  }
+
+  /** Feeds one sample; returns the (possibly flipped) state. */
+  update(sample: boolean): boolean {
+    this.#streak = sample === this.#state ? 0 : this.#streak + 1
+    if (this.#streak >= this.samples) {
+      this.#state = sample
+      this.#streak = 0
+    }
+    return this.#state
+  }
+}
+
+/** Samples `isUnderPressure` every `intervalMs`; the timer never keeps the process alive. */
+export function sustainedPressure(isUnderPressure: () => boolean, { samples, intervalMs }: { samples: number; intervalMs: number }) {
+  const hysteresis = new Hysteresis(samples)
+  const timer = setInterval(() => hysteresis.update(isUnderPressure()), intervalMs)
+  timer.unref()
+  return {
+    get: (): boolean => hysteresis.state,
+    stop: (): void => clearInterval(timer),
+  }
+}
