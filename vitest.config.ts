@@ -1,10 +1,12 @@
-import { defineConfig } from 'vitest/config'
+import { configDefaults, defineConfig } from 'vitest/config'
 
 // Container-backed suites start real Postgres, Redis and Toxiproxy containers and
 // child processes: give hooks time for image pulls/builds on a cold machine.
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The cluster suite needs a live Kubernetes: `npm run test:cluster` (vitest.cluster.config.ts).
+    exclude: [...configDefaults.exclude, 'test/cluster/**'],
     testTimeout: 60_000,
     hookTimeout: 300_000,
     pool: 'forks',
