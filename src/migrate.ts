@@ -1,13 +1,34 @@
-// Schema migrations, run at startup. Several replicas start at once during a rollout,
-// so each migration runs in a transaction holding a Postgres advisory lock: one
-// replica applies it, the others wait on the lock and then find it applied.
-// Statements are idempotent too, so a crash mid-way is safe to retry.
-import type { Pool } from 'pg'
+// Schema migrations, run at startup (startup.ts). During a rollout several replicas start
+// at once, next to old pods that keep serving (README: "Schema changes during a rolling
+// update"). So:
+//  - each pending migration runs in its own transaction, holding a Postgres advisory
+//    lock: one replica applies it, the others wait for the lock, re-check, and find it
+//    applied; a failing migration rolls back alone, the ones before it stay applied;
+//  - on its own connection, not one from the app's pool: no client-side query timeout
+//    and no statement_timeout, since an index build, or the wait for another replica's
+//    migration, may take minutes, and a client that stops waiting leaves its backend
+//    behind on the server, still waiting;
+//  - with a lock_timeout on the migration's statements: an ALTER TABLE queued behind a
+//    long transaction (an old pod's) would queue every application query on that table
+//    behind itself. It fails fast instead (55P03), and startup.ts retries with backoff;
+//  - a migration that gives up (shutdown signal during startup) terminates its backend,
+//    so nothing stays behind waiting on a lock, or holding one.
+import { setTimeout as sleep } from 'node:timers/promises'
+import type pg from 'pg'
 
 export interface Migration {
   id: number
   name: string
-  sql: string
+  /** One statement, or several run in order. */
+  sql: string | readonly string[]
+  /**
+   * false for statements Postgres refuses in a transaction block (CREATE/DROP INDEX
+   * CONCURRENTLY, REINDEX CONCURRENTLY): each commits on its own, without lock_timeout
+   * (they take locks that block neither reads nor writes, and wait out older
+   * transactions by design; a timeout would only leave an INVALID index). A failure can
+   * leave the migration half done, so it must be safe to run again: see README.
+   */
+  transaction?: boolean
 }
 
 export const migrations: readonly Migration[] = [
@@ -22,42 +43,141 @@ export const migrations: readonly Migration[] = [
   },
 ]
 
-// An arbitrary constant naming "this service's migrations" in pg_locks.
-const LOCK_KEY = 7_240_001
+/**
+ * How long a migration's statement may wait for a table lock. Application queries on
+ * that table queue behind the waiting statement meanwhile, so keep it well below
+ * PG_QUERY_TIMEOUT_MS: they are delayed by at most this, never failed.
+ */
+export const LOCK_TIMEOUT_MS = 2000
 
-export async function migrate(pool: Pool, list: readonly Migration[] = migrations): Promise<number[]> {
-  const client = await pool.connect()
-  // A checked-out client has no pool listener: without this, a Postgres restart during
-  // the migration would be an uncaught 'error' and crash the process.
-  const onError = () => undefined
-  client.on('error', onError)
-  const applied: number[] = []
-  let failure: Error | undefined
+/** Names "this service's migrations" in pg_locks (an arbitrary constant). */
+export const MIGRATION_LOCK_KEY = 7_240_001
+const LOCK_POLL_MS = 200
+
+export interface MigrateOptions {
+  /** A new, unconnected client for the migration's own connection (`app.pgDedicatedClient`). */
+  connect: () => pg.Client
+  migrations?: readonly Migration[]
+  lockTimeoutMs?: number
+  /** Aborted: give up at once, ending the connection and terminating its backend. */
+  signal?: AbortSignal
+}
+
+/** Applies the pending migrations in order; returns the ids this call applied. */
+export async function migrate({ connect, migrations: list = migrations, lockTimeoutMs = LOCK_TIMEOUT_MS, signal }: MigrateOptions): Promise<number[]> {
+  signal?.throwIfAborted()
+  const client = connect()
+  // A connection lost mid-migration also fails the pending query; without a listener,
+  // the 'error' event would crash the process.
+  client.on('error', () => undefined)
+  // Giving up does not wait for the statement in flight: end() destroys the socket.
+  const giveUp = () => void client.end().catch(() => undefined)
+  signal?.addEventListener('abort', giveUp, { once: true })
+  let pid: number | undefined
   try {
-    await client.query('BEGIN')
-    // Waiting for another replica's migration, or a long migration, is not a slow query.
-    await client.query('SET LOCAL statement_timeout = 0')
-    // Transaction-scoped: released on COMMIT/ROLLBACK, or by Postgres if we die.
-    await client.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY])
-    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
-      id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
-    const { rows } = await client.query<{ id: number }>('SELECT id FROM schema_migrations')
-    const done = new Set(rows.map((r) => r.id))
+    await client.connect()
+    // For the session, overriding role and database defaults: nothing here is an
+    // application query; lock_timeout is set per transaction, below.
+    // client_connection_check_interval (Postgres 14+): if this process dies mid-migration
+    // (SIGKILL once the startup budget is spent), the server ends the backend within a
+    // second instead of letting it run on, holding locks, for a process that is gone.
+    const { rows } = await client.query<{ pid: number }>(
+      `SELECT pg_backend_pid() AS pid, set_config('statement_timeout', '0', false),
+        set_config('lock_timeout', '0', false), set_config('client_connection_check_interval', '1000', false)`,
+    )
+    pid = rows[0]?.pid
+    const done = await appliedIds(client)
+    const applied: number[] = []
     for (const m of list) {
       if (done.has(m.id)) continue
-      await client.query(m.sql)
-      await client.query('INSERT INTO schema_migrations (id, name) VALUES ($1, $2)', [m.id, m.name])
-      applied.push(m.id)
+      await lock(client, signal)
+      try {
+        if (await appliedMeanwhile(client, m)) continue
+        if (m.transaction === false) await runStatements(client, m)
+        else await inTransaction(client, lockTimeoutMs, () => runStatements(client, m))
+        applied.push(m.id)
+      } catch (err) {
+        if (err instanceof Error) err.message = `migration ${m.id} (${m.name}): ${err.message}`
+        throw err
+      } finally {
+        // Also released by the server when the connection ends (after a failure, below).
+        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined)
+      }
     }
-    await client.query('COMMIT')
     return applied
   } catch (err) {
-    failure = err instanceof Error ? err : new Error(String(err))
-    await client.query('ROLLBACK').catch(() => undefined)
+    if (signal?.aborted) {
+      await client.end().catch(() => undefined)
+      if (pid !== undefined) await terminate(connect, pid)
+      signal.throwIfAborted()
+    }
     throw err
   } finally {
-    client.off('error', onError)
-    // After a failure, discard the connection: it may still wait on the lock or be broken.
-    client.release(failure)
+    signal?.removeEventListener('abort', giveUp)
+    await client.end().catch(() => undefined)
+  }
+}
+
+// Without the lock: a replica with nothing pending (an old pod restarting mid-rollout)
+// must not wait while a newer replica runs a long migration.
+async function appliedIds(client: pg.Client): Promise<Set<number>> {
+  const { rows } = await client.query<{ exists: boolean }>(`SELECT to_regclass('schema_migrations') IS NOT NULL AS exists`)
+  if (!rows[0]?.exists) return new Set()
+  const applied = await client.query<{ id: number }>('SELECT id FROM schema_migrations')
+  return new Set(applied.rows.map((r) => r.id))
+}
+
+// Session-level, and polled rather than waited for in one statement: a statement
+// waiting on the lock holds a snapshot, which another replica's CREATE INDEX
+// CONCURRENTLY must wait out while it holds the lock: a deadlock (flyway#1654). Between
+// tries this connection holds nothing, and giving up is immediate.
+async function lock(client: pg.Client, signal: AbortSignal | undefined): Promise<void> {
+  for (;;) {
+    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [MIGRATION_LOCK_KEY])
+    if (rows[0]?.locked) return
+    await sleep(LOCK_POLL_MS, undefined, { signal })
+  }
+}
+
+/** Under the lock: creates the bookkeeping table if needed; true when another replica applied `m` meanwhile. */
+async function appliedMeanwhile(client: pg.Client, m: Migration): Promise<boolean> {
+  await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
+  return (await client.query('SELECT 1 FROM schema_migrations WHERE id = $1', [m.id])).rowCount === 1
+}
+
+/** The statements, then the bookkeeping row: in one transaction unless `transaction: false`. */
+async function runStatements(client: pg.Client, m: Migration): Promise<void> {
+  for (const statement of typeof m.sql === 'string' ? [m.sql] : m.sql) await client.query(statement)
+  await client.query('INSERT INTO schema_migrations (id, name) VALUES ($1, $2)', [m.id, m.name])
+}
+
+async function inTransaction(client: pg.Client, lockTimeoutMs: number, work: () => Promise<void>): Promise<void> {
+  await client.query('BEGIN')
+  try {
+    await client.query(`SELECT set_config('lock_timeout', $1, true)`, [`${lockTimeoutMs}ms`])
+    await work()
+    await client.query('COMMIT')
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined)
+    throw err
+  }
+}
+
+// From a second connection: the server reads our connection's goodbye only between
+// statements, so a backend waiting on a lock or building an index would carry on (until
+// client_connection_check_interval notices). With a timeout (Postgres 14+),
+// pg_terminate_backend returns once the backend is gone, its transaction rolled back
+// and its locks released. If the database is unreachable, the server's check remains.
+async function terminate(connect: () => pg.Client, pid: number): Promise<void> {
+  const client = connect()
+  client.on('error', () => undefined)
+  try {
+    await client.connect()
+    await client.query('SELECT pg_terminate_backend($1, 5000)', [pid])
+  } catch {
+    // Best effort, see above.
+  } finally {
+    await client.end().catch(() => undefined)
   }
 }

@@ -1,18 +1,52 @@
-// Initialisation, after the server listens: connect to Postgres and Redis and migrate.
+// Initialisation, after the server listens: connect to Redis, and migrate Postgres.
 // Until it completes /startup answers 503 and the kubelet holds off liveness and
-// readiness probes (startupProbe). A dependency that is not up yet is retried with
-// backoff rather than crashing the process: a crash loop would only add restart
-// delays, while the startup probe's budget already bounds how long we may take.
+// readiness probes (startupProbe). A failure is
+//  - transient (connection refused or reset, timeout, name not resolvable yet, server
+//    starting, too many connections, lock timeout, deadlock): retried with backoff, not
+//    a crash. A crash loop would only add restart delays, while the startup probe's
+//    budget already bounds how long we may take;
+//  - permanent (wrong password, missing database, an error in a migration's SQL):
+//    waiting cannot cure it, and retrying at warn until the startup probe kills the pod
+//    hides the cause for minutes. One fatal line, then server.ts exits with
+//    EXIT_STARTUP_FAILED: the pod shows Error / CrashLoopBackOff at once, with the
+//    cause in `kubectl logs --previous`.
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
-import { migrate } from './migrate.js'
+import type { Redis } from 'ioredis'
+import pg from 'pg'
+import { migrate, type Migration } from './migrate.js'
 import { reconnectDelay } from './plugins/redis.js'
-import { describeError } from './readiness.js'
+import { causeOf, describeError } from './readiness.js'
 
-export async function initialise(app: FastifyInstance, signal: AbortSignal): Promise<void> {
+/** Exit code of a permanent startup failure (EX_SOFTWARE): distinct from 78 (bad config) and 1 (crash). */
+export const EXIT_STARTUP_FAILED = 70
+
+export class PermanentStartupError extends Error {
+  override name = 'PermanentStartupError'
+  readonly exitCode = EXIT_STARTUP_FAILED
+}
+
+// SQLSTATEs that waiting can cure: 08 connection exception, 40001 serialization failure,
+// 40P01 deadlock, 53 insufficient resources (53300 too many connections), 55P03 lock not
+// available (lock_timeout), 57014 canceled, 57P0x server shutting down or starting.
+const TRANSIENT_SQLSTATE = /^(08|40001|40P01|53|55P03|57014|57P0)/
+
+/** Whether retrying may succeed: any error from Postgres itself by its SQLSTATE, others unless they are auth failures. */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof pg.DatabaseError) return TRANSIENT_SQLSTATE.test(err.code ?? '')
+  return causeOf(err) !== 'auth failed'
+}
+
+export interface InitialiseOptions {
+  /** Default: migrate.ts's list. */
+  migrations?: readonly Migration[]
+  lockTimeoutMs?: number
+}
+
+export async function initialise(app: FastifyInstance, signal: AbortSignal, options: InitialiseOptions = {}): Promise<void> {
   const steps: Array<[string, () => Promise<unknown>]> = [
-    ['redis', () => (app.redis.status === 'wait' || app.redis.status === 'end' ? app.redis.connect() : app.redis.ping())],
-    ['postgres', () => migrate(app.pg)],
+    ['redis', () => connectRedis(app.redis)],
+    ['postgres', () => migrate({ ...options, connect: () => app.pgDedicatedClient('migrate'), signal })],
   ]
   for (const [name, step] of steps) {
     for (let attempt = 0; ; attempt++) {
@@ -23,10 +57,32 @@ export async function initialise(app: FastifyInstance, signal: AbortSignal): Pro
         app.log.info({ step: name, ms: Math.round(performance.now() - start), result: Array.isArray(result) ? { migrationsApplied: result } : undefined }, `startup: ${name} ok`)
         break
       } catch (err) {
+        if (signal.aborted) throw err
+        if (!isTransient(err)) {
+          // describeError: code and message, URLs masked; pg and ioredis never put the password in either.
+          const line = `startup: ${name} failed, not retrying: ${describeError(err)}`
+          app.log.fatal({ step: name, attempt: attempt + 1, exitCode: EXIT_STARTUP_FAILED }, line)
+          throw new PermanentStartupError(line)
+        }
         const delay = reconnectDelay(attempt)
         app.log.warn({ step: name, attempt: attempt + 1, retryInMs: delay, reason: describeError(err) }, `startup: ${name} not ready, retrying`)
         await sleep(delay, undefined, { signal })
       }
     }
+  }
+}
+
+// ioredis rejects a failed connect with a generic "Connection is closed." and reports the
+// cause (WRONGPASS, ECONNREFUSED) as an 'error' event: reject with the cause instead.
+async function connectRedis(redis: Redis): Promise<unknown> {
+  let cause: unknown
+  const onError = (err: unknown) => (cause ??= err)
+  redis.on('error', onError)
+  try {
+    return await (redis.status === 'wait' || redis.status === 'end' ? redis.connect() : redis.ping())
+  } catch (err) {
+    throw cause ?? err
+  } finally {
+    redis.off('error', onError)
   }
 }

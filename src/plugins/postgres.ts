@@ -1,11 +1,18 @@
 // Postgres as a fastify plugin: one pool per process, decorated as `app.pg`,
-// ended in onClose (after the HTTP server has stopped and in-flight requests finished).
+// ended in onClose (after the HTTP server has stopped and in-flight requests finished),
+// and `app.pgDedicatedClient()` for work that must not share the pool's limits.
 import fp from 'fastify-plugin'
 import pg from 'pg'
 
 declare module 'fastify' {
   interface FastifyInstance {
     pg: pg.Pool
+    /**
+     * A new client outside the pool, with the pool's connection settings but no
+     * client-side query timeout, for long work such as migrations (an index build, a
+     * wait on another replica's lock). The caller connects and ends it.
+     */
+    pgDedicatedClient(purpose: string): pg.Client
   }
 }
 
@@ -18,21 +25,29 @@ export interface PostgresOptions {
 
 export default fp<PostgresOptions>(
   async (app, opts) => {
-    const pool = new pg.Pool({
+    const connection = {
       connectionString: opts.connectionString,
+      // Bounded: a blackholed database must fail the attempt, not pin it.
+      connectionTimeoutMillis: opts.connectTimeoutMs,
+      // TCP keepalive notices a peer that vanished (node drained, NAT entry expired).
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    }
+    const pool = new pg.Pool({
+      ...connection,
       max: opts.max,
       // Bounded waits: a blackholed database must fail requests, not pin them and
       // with them the shutdown (which waits for in-flight requests).
-      connectionTimeoutMillis: opts.connectTimeoutMs,
       query_timeout: opts.queryTimeoutMs,
       // query_timeout only stops the client waiting; this stops the server working.
       statement_timeout: opts.queryTimeoutMs,
       idleTimeoutMillis: 30_000,
-      // TCP keepalive notices a peer that vanished (node drained, NAT entry expired).
-      keepAlive: true,
-      keepAliveInitialDelayMillis: 10_000,
       application_name: 'service-template',
     })
+    // Not from the pool: every pool client carries query_timeout, which would cut a
+    // migration (or the wait for another replica's) after PG_QUERY_TIMEOUT_MS, and
+    // leave its backend behind on the server, still waiting. Named in pg_stat_activity.
+    app.decorate('pgDedicatedClient', (purpose: string) => new pg.Client({ ...connection, application_name: `service-template/${purpose}` }))
     // An idle client's connection can die under us (Postgres restart, failover,
     // pg_terminate_backend). pg emits that on the pool; without a listener Node
     // treats it as an uncaught error and the process crashes. The pool has already
