@@ -22,7 +22,7 @@ export default tseslint.config(
     // Plain JS here runs on Node (config files, test fixtures).
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
-      globals: { process: 'readonly', setImmediate: 'readonly', console: 'readonly' },
+      globals: { process: 'readonly', setImmediate: 'readonly', console: 'readonly', Atomics: 'readonly', SharedArrayBuffer: 'readonly', Int32Array: 'readonly' },
     },
   },
 )

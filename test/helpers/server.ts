@@ -5,7 +5,9 @@ import { once } from 'node:events'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 
-export const serverEntry = fileURLToPath(new URL('../../dist/server.js', import.meta.url))
+// SERVER_ENTRY runs the tests against another build (e.g. an older commit's, to check
+// that a new test fails there).
+export const serverEntry = process.env.SERVER_ENTRY ?? fileURLToPath(new URL('../../dist/server.js', import.meta.url))
 
 export interface LogLine {
   level: string

@@ -119,7 +119,7 @@ describe('graceful shutdown', () => {
     expect(code).toBe(0)
     // About the drain delay plus the longest request, far from the keep-alive timeout.
     expect(totalMs).toBeGreaterThan(drainDelayMs)
-    expect(totalMs).toBeLessThan(slowMs + 2000)
+    expect(totalMs).toBeLessThan(slowMs + 5000)
     for (const phase of ['draining', 'closing', 'closed']) expect(lifecycleLines(s, phase)).toHaveLength(1)
     expect(lifecycleLines(s, 'closed')[0]).toMatchObject({ exitCode: 0, totalMs: expect.any(Number) as number })
     agent.destroy()
@@ -132,7 +132,8 @@ describe('graceful shutdown', () => {
     await Promise.all(Array.from({ length: 6 }, () => request(`${server!.url}/health`, idleAgent)))
     const totalMs = await terminate(server, 0)
     expect(totalMs).toBeGreaterThanOrEqual(500)
-    expect(totalMs).toBeLessThan(2000)
+    // Far from the 65 s keep-alive timeout; generous for a loaded machine.
+    expect(totalMs).toBeLessThan(5000)
     idleAgent.destroy()
   })
 
@@ -150,7 +151,8 @@ describe('graceful shutdown', () => {
     const secondAt = performance.now()
     server.child.kill('SIGTERM')
     expect((await server.exited).code).toBe(1)
-    expect(performance.now() - secondAt).toBeLessThan(1000)
+    // Not the 10 s drain delay.
+    expect(performance.now() - secondAt).toBeLessThan(3000)
     expect(server.logs.some((l) => l.msg === 'shutdown: second signal, exiting now')).toBe(true)
   })
 })
@@ -163,8 +165,9 @@ describe('shutdown deadline', () => {
     await s.waitForLog((l) => (l.req as { url?: string } | undefined)?.url === '/api/slow?ms=10000')
     const totalMs = await terminate(s, 1)
     expect(totalMs).toBeGreaterThanOrEqual(1500)
-    expect(totalMs).toBeLessThan(3000)
-    expect(s.logs.find((l) => l.level === 60)).toMatchObject({ step: 'closing HTTP server (in-flight requests)', timeoutMs: 1500 })
+    // The deadline, not the 10 s request.
+    expect(totalMs).toBeLessThan(7000)
+    expect(s.logs.find((l) => l.level === 'fatal')).toMatchObject({ step: 'closing HTTP server (in-flight requests)', timeoutMs: 1500 })
     expect(await slow).toBeInstanceOf(Error)
   })
 
@@ -179,8 +182,9 @@ describe('shutdown deadline', () => {
     try {
       const totalMs = await terminate(s, 1)
       expect(totalMs).toBeGreaterThanOrEqual(2000)
-      expect(totalMs).toBeLessThan(3500)
-      expect(s.logs.find((l) => l.level === 60)).toMatchObject({ step: 'closing Postgres and Redis' })
+      // The deadline, not the 60 s command timeout.
+      expect(totalMs).toBeLessThan(8000)
+      expect(s.logs.find((l) => l.level === 'fatal')).toMatchObject({ step: 'closing Postgres and Redis' })
     } finally {
       await container.unpause()
     }
@@ -196,7 +200,7 @@ describe('fatal errors', () => {
     server = await start({ DRAIN_DELAY_MS: '100', SHUTDOWN_TIMEOUT_MS: '5000' }, ['--import', fixture])
     server.child.kill(signal)
     expect((await server.exited).code).toBe(1)
-    expect(server.logs.find((l) => l.level === 60)).toMatchObject({ origin, err: { message }, msg: 'fatal error, shutting down' })
+    expect(server.logs.find((l) => l.level === 'fatal')).toMatchObject({ origin, err: { message }, msg: 'fatal error, shutting down' })
     expect(lifecycleLines(server, 'closed')[0]).toMatchObject({ exitCode: 1 })
   })
 })

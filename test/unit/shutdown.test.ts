@@ -1,6 +1,7 @@
 // The shutdown sequence in-process, with a recorded exit() instead of process.exit.
 // test/process/ proves the same against the real server with real signals.
 import type { FastifyInstance } from 'fastify'
+import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
@@ -85,5 +86,27 @@ describe('shutdown sequence', () => {
     expect(await exitedOnce).toBe(1)
     await sleep(0)
     expect(app.lifecycle.phase).toBe('closed')
+  })
+
+  it('an upgraded (WebSocket-style) connection is closed at close instead of holding it to the deadline', async () => {
+    const { handlers, exitedOnce } = await setup(100, 5000)
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    // What a WebSocket library does: take the socket over after 101 and keep it open.
+    app.server.on('upgrade', (_req, socket: net.Socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: example\r\nConnection: Upgrade\r\n\r\n')
+    })
+    const { port } = app.server.address() as net.AddressInfo
+    const client = net.connect(port, '127.0.0.1')
+    let received = ''
+    client.setEncoding('utf8').on('data', (c: string) => (received += c))
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()))
+    client.write('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: example\r\n\r\n')
+    for (let i = 0; i < 100 && !received.includes('101'); i++) await sleep(20)
+    expect(received).toMatch(/^HTTP\/1\.1 101/)
+    const start = performance.now()
+    handlers.onSignal('SIGTERM')
+    expect(await exitedOnce).toBe(0)
+    await closed
+    expect(performance.now() - start).toBeLessThan(4000)
   })
 })
