@@ -1,14 +1,17 @@
 // Helpers for the Helm chart tests: run the helm binary and parse what it renders.
 import { execFile } from 'node:child_process'
-import { accessSync, constants } from 'node:fs'
+import { accessSync, constants, readFileSync } from 'node:fs'
 import { delimiter, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseAllDocuments } from 'yaml'
+import { parse, parseAllDocuments } from 'yaml'
+import { expect } from 'vitest'
 
 export const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..')
 export const chartDir = join(repoRoot, 'helm', 'service-template')
 export const defaultValues = join(chartDir, 'values.yaml')
 export const minikubeValues = join(chartDir, 'values-minikube.yaml')
+/** Chart version, as the helm.sh/chart label carries it. */
+export const chartVersion = (parse(readFileSync(join(chartDir, 'Chart.yaml'), 'utf8')) as { version: string }).version
 
 // Kubernetes version the chart is rendered for (and validated against: kubernetes-models
 // ships the 1.33 OpenAPI schemas). Pinned so that .Capabilities-dependent output (the
@@ -65,6 +68,11 @@ export interface RenderOptions {
   set?: Record<string, unknown>
   kubeVersion?: string
   releaseName?: string
+  /**
+   * Render against the API server of this kubeconfig (`--dry-run=server`), so the
+   * templates' `lookup` sees its objects. Without it `lookup` returns nothing.
+   */
+  kubeconfig?: string
 }
 
 function templateArgs(opts: RenderOptions): string[] {
@@ -77,6 +85,8 @@ function templateArgs(opts: RenderOptions): string[] {
     '--kube-version',
     opts.kubeVersion ?? kubeVersion,
   ]
+  // Server-side OpenAPI validation is the kubernetes-models tests' job, not the API server's here.
+  if (opts.kubeconfig) args.push('--kubeconfig', opts.kubeconfig, '--dry-run=server', '--disable-openapi-validation')
   for (const file of opts.valuesFiles ?? []) args.push('--values', file)
   for (const [key, value] of Object.entries(opts.set ?? {})) args.push('--set-json', `${key}=${JSON.stringify(value)}`)
   return args
@@ -93,6 +103,23 @@ export interface K8sObject {
 /** `helm template` that is expected to fail; resolves with its result. */
 export function renderRaw(opts: RenderOptions = {}): Promise<HelmResult> {
   return helm(templateArgs(opts))
+}
+
+/** Asserts that the render fails and that its error contains every given message. */
+export async function expectRenderFails(set: Record<string, unknown>, ...messages: (string | RegExp)[]): Promise<void> {
+  const result = await renderRaw({ set })
+  expect(result.code, 'helm template should have failed').not.toBe(0)
+  for (const message of messages) {
+    if (typeof message === 'string') expect(result.stderr).toContain(message)
+    else expect(result.stderr).toMatch(message)
+  }
+}
+
+/** Asserts that the render succeeds without any message. */
+export async function expectRenders(set: Record<string, unknown>): Promise<void> {
+  const result = await renderRaw({ set })
+  expect(result.stderr).toBe('')
+  expect(result.code).toBe(0)
 }
 
 /** `helm template` that must succeed; returns every rendered object. */
@@ -134,6 +161,9 @@ export const everythingEnabled: Record<string, unknown> = {
   'networkPolicy.allowExternalEgress': false,
   'networkPolicy.ingressNSMatchLabels': { 'kubernetes.io/metadata.name': 'ingress-nginx' },
   'networkPolicy.extraEgress': [{ to: [{ ipBlock: { cidr: '10.0.0.0/8' } }], ports: [{ port: 5432, protocol: 'TCP' }] }],
+  'networkPolicy.dns.nodeLocalDNSCacheCIDRs': ['169.254.20.10/32'],
+  'metrics.serviceMonitor.enabled': true,
+  'metrics.serviceMonitor.labels': { release: 'kube-prometheus-stack' },
   'devDependencies.enabled': true,
   'podDisruptionBudget.minAvailable': 1,
   'serviceAccount.annotations': { 'example.com/role': 'service-template' },

@@ -4,72 +4,11 @@ import { beforeEach, describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { readFileSync } from 'node:fs'
 import { loadConfig } from '../../src/config.js'
-import { chartDir, defaultValues, everythingEnabled, getOne, helm, kinds, minikubeValues, namespace, release, render, renderRaw, type K8sObject } from './helm.js'
+import { chartDir, chartVersion, defaultValues, everythingEnabled, getOne, helm, kinds, minikubeValues, namespace, release, render, renderRaw, type K8sObject } from './helm.js'
+import { app, appDeployment, lazy, type ConfigMap, type Container, type Deployment, type PodSpec, type Probe, type Secret } from './objects.js'
 
-interface Probe {
-  httpGet: { path: string; port: string | number }
-  initialDelaySeconds: number
-  periodSeconds: number
-  timeoutSeconds: number
-  failureThreshold: number
-  successThreshold: number
-}
-interface EnvVar {
-  name: string
-  value?: string
-  valueFrom?: { secretKeyRef?: { name: string; key: string } }
-}
-interface Container {
-  name: string
-  image: string
-  imagePullPolicy: string
-  command?: string[]
-  ports: { name: string; containerPort: number }[]
-  env?: EnvVar[]
-  envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[]
-  lifecycle?: { preStop?: { sleep?: { seconds: number }; exec?: { command: string[] } } }
-  startupProbe?: Probe
-  readinessProbe?: Probe
-  livenessProbe?: Probe
-  securityContext: Record<string, unknown>
-  volumeMounts?: { name: string; mountPath: string }[]
-  resources?: { requests?: Record<string, string>; limits?: Record<string, string> }
-}
-interface PodSpec {
-  containers: Container[]
-  securityContext: Record<string, unknown>
-  terminationGracePeriodSeconds: number
-  serviceAccountName?: string
-  automountServiceAccountToken?: boolean
-  volumes?: { name: string; emptyDir?: Record<string, unknown> }[]
-}
-interface Deployment extends K8sObject {
-  spec: {
-    replicas?: number
-    selector: { matchLabels: Record<string, string> }
-    strategy: { type: string; rollingUpdate: { maxUnavailable: number | string; maxSurge: number | string } }
-    template: { metadata: { labels: Record<string, string>; annotations: Record<string, string> }; spec: PodSpec }
-  }
-}
-interface ConfigMap extends K8sObject {
-  data: Record<string, string>
-}
-interface Secret extends K8sObject {
-  data?: Record<string, string>
-}
-
-const app = (d: Deployment): Container => {
-  const c = d.spec.template.spec.containers.find((x) => x.name === 'app')
-  if (!c) throw new Error('no app container')
-  return c
-}
-const appDeployment = (objects: K8sObject[]) => getOne<Deployment>(objects, 'Deployment', 'service-template')
 const fullname = `${release}-service-template`
 const b64 = (s: string) => Buffer.from(s).toString('base64')
-const lazy = <T>(fn: () => Promise<T>): (() => Promise<T>) => {
-  let promise: Promise<T> | undefined
-  return () => (promise ??= fn())
-}
 
 const chartValues = parse(readFileSync(defaultValues, 'utf8')) as {
   terminationGracePeriodSeconds: number
@@ -90,7 +29,8 @@ describe('default values', () => {
   })
 
   it('renders the production set of objects, nothing optional', () => {
-    expect(kinds(objects)).toEqual(['ConfigMap', 'Deployment', 'Pod', 'PodDisruptionBudget', 'Secret', 'Service', 'ServiceAccount'])
+    // Two Services: the public one and the headless metrics one.
+    expect(kinds(objects)).toEqual(['ConfigMap', 'Deployment', 'Pod', 'PodDisruptionBudget', 'Secret', 'Service', 'Service', 'ServiceAccount'])
     // The Pod is the `helm test` hook, not a workload.
     expect(getOne(objects, 'Pod').metadata.annotations?.['helm.sh/hook']).toBe('test')
   })
@@ -102,7 +42,7 @@ describe('default values', () => {
         'app.kubernetes.io/instance': release,
         'app.kubernetes.io/managed-by': 'Helm',
         'app.kubernetes.io/version': '0.1.0',
-        'helm.sh/chart': 'service-template-0.1.0',
+        'helm.sh/chart': `service-template-${chartVersion}`,
       })
     }
     expect(deployment.spec.selector.matchLabels).toEqual({
@@ -110,14 +50,17 @@ describe('default values', () => {
       'app.kubernetes.io/instance': release,
       'app.kubernetes.io/component': 'server',
     })
-    const service = getOne<K8sObject & { spec: { selector: Record<string, string> } }>(objects, 'Service')
+    const service = getOne<K8sObject & { spec: { selector: Record<string, string> } }>(objects, 'Service', fullname)
     expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels)
     // The helm test pod must never receive Service traffic.
     expect(getOne(objects, 'Pod').metadata.labels?.['app.kubernetes.io/component']).toBe('test')
   })
 
   it('probes /startup, /ready and /health on the named http port with the documented numbers', () => {
-    expect(container.ports).toEqual([{ name: 'http', containerPort: 8000, protocol: 'TCP' }])
+    expect(container.ports).toEqual([
+      { name: 'http', containerPort: 8000, protocol: 'TCP' },
+      { name: 'metrics', containerPort: 9464, protocol: 'TCP' },
+    ])
     const probe = (path: string, periodSeconds: number, timeoutSeconds: number, failureThreshold: number): Probe => ({
       httpGet: { path, port: 'http' },
       initialDelaySeconds: 0,
@@ -182,7 +125,9 @@ describe('default values', () => {
       MAX_EVENT_LOOP_DELAY_MS: '1000',
       MAX_EVENT_LOOP_UTILIZATION: '0.98',
       MAX_HEAP_USED_BYTES: '0',
-      MAX_RSS_BYTES: '0',
+      // 0.9 x the 256Mi memory limit.
+      MAX_RSS_BYTES: '241591910',
+      METRICS_PORT: '9464',
     })
     expect(container.envFrom).toEqual([{ configMapRef: { name: fullname } }])
   })
@@ -335,7 +280,7 @@ describe.concurrent('optional objects', () => {
     expect(hpa.spec).toMatchObject({
       scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: fullname },
       minReplicas: 2,
-      maxReplicas: 10,
+      maxReplicas: 8,
       metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } } }],
     })
     expect(appDeployment(objects).spec.replicas).toBeUndefined()
@@ -345,7 +290,7 @@ describe.concurrent('optional objects', () => {
     const objects = await render({ set: everythingEnabled })
     expect(kinds(objects)).toEqual([
       'ConfigMap', 'Deployment', 'Deployment', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'NetworkPolicy', 'Pod',
-      'PodDisruptionBudget', 'Secret', 'Secret', 'Service', 'Service', 'Service', 'ServiceAccount',
+      'PodDisruptionBudget', 'Secret', 'Secret', 'Service', 'Service', 'Service', 'Service', 'ServiceAccount', 'ServiceMonitor',
     ])
     const ingress = getOne<K8sObject & { spec: { ingressClassName: string; rules: { http: { paths: { backend: unknown }[] } }[] } }>(objects, 'Ingress')
     expect(ingress.spec.ingressClassName).toBe('nginx')
@@ -355,8 +300,8 @@ describe.concurrent('optional objects', () => {
     expect(np.spec.podSelector).toEqual({ matchLabels: appDeployment(objects).spec.selector.matchLabels })
     // The helm test pod carries the client label the policy admits.
     const testPod = getOne(objects, 'Pod')
-    expect(testPod.metadata.labels?.[`${fullname}-client`]).toBe('true')
-    expect(np.spec.ingress[0]?.from).toContainEqual({ podSelector: { matchLabels: { [`${fullname}-client`]: 'true' } } })
+    expect(testPod.metadata.labels?.[`${fullname}/client`]).toBe('true')
+    expect(np.spec.ingress[0]?.from).toContainEqual({ podSelector: { matchLabels: { [`${fullname}/client`]: 'true' } } })
 
     expect(app(appDeployment(objects)).image).toBe(`service-template@sha256:${'a'.repeat(64)}`)
     expect(getOne<ConfigMap>(objects, 'ConfigMap').data.FEATURE_FLAG).toBe('on')
@@ -433,6 +378,8 @@ describe.concurrent('the rendered environment passes the app config validation',
     ['default values', {}],
     ['drainMode=app', { 'termination.drainMode': 'app' }],
     ['extreme but valid numbers', { 'config.maxEventLoopUtilization': 0.00001, 'config.keepAliveTimeoutMs': 2147483647, 'config.maxHeapUsedBytes': 8000000000 }],
+    ['metrics disabled (METRICS_PORT=0)', { 'metrics.enabled': false }],
+    ['MAX_RSS_BYTES derived from a 64Gi limit', { 'resources.limits.memory': '64Gi' }],
   ] as const)('%s', async (_name, set) => {
     const config = getOne<ConfigMap>(await render({ set }), 'ConfigMap')
     expect(() => loadConfig({ ...config.data, ...urls })).not.toThrow()

@@ -24,6 +24,18 @@ Truncated at 63 characters because some Kubernetes name fields are limited to th
 {{- end }}
 
 {{/*
+Name of a companion object: "<fullname>-<suffix>", the fullname shortened first so the
+suffix survives the 63-character limit. Truncating after appending would give a long
+fullname's companions (the metrics Service, the dev Postgres Service) the app's own name.
+Usage: include "service-template.suffixedName" (list . "metrics")
+*/}}
+{{- define "service-template.suffixedName" -}}
+{{- $suffix := index . 1 }}
+{{- $base := include "service-template.fullname" (index . 0) | trunc (int (sub 62 (len $suffix))) | trimSuffix "-" }}
+{{- printf "%s-%s" $base $suffix }}
+{{- end }}
+
+{{/*
 Chart name and version as used by the helm.sh/chart label.
 */}}
 {{- define "service-template.chart" -}}
@@ -93,21 +105,151 @@ Name of the Secret holding DATABASE_URL and REDIS_URL.
 {{- end }}
 
 {{/*
-Label that lets a pod through the NetworkPolicy when allowExternal is false.
+Label key that lets a pod through the NetworkPolicy when allowExternal is false (value "true").
+The fullname is the key's prefix, not part of its name: a label key's name is limited to
+63 characters, so the usual `<fullname>-client` is invalid for long release names, while
+a prefix may be a DNS subdomain of up to 253 (the fullname is a DNS label of at most 63).
+Still one key per release, so a pod can be a client of several releases at once.
 */}}
 {{- define "service-template.clientLabel" -}}
-{{ include "service-template.fullname" . }}-client
+{{ include "service-template.fullname" . }}/client
+{{- end }}
+
+{{/*
+Labels of the metrics Service: the app's labels with component "metrics", so a
+ServiceMonitor selects this Service and never the public one.
+*/}}
+{{- define "service-template.metricsLabels" -}}
+{{ include "service-template.baseLabels" . }}
+{{ include "service-template.metricsSelectorLabels" . }}
+{{- end }}
+
+{{- define "service-template.metricsSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "service-template.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: metrics
+{{- end }}
+
+{{- define "service-template.metricsName" -}}
+{{- include "service-template.suffixedName" (list . "metrics") }}
+{{- end }}
+
+{{/*
+METRICS_PORT for the app: the metrics listener's port, or 0 (no listener) when
+metrics.enabled is false.
+*/}}
+{{- define "service-template.metricsPort" -}}
+{{- if .Values.metrics.enabled }}{{ int .Values.metrics.port }}{{ else }}0{{ end }}
+{{- end }}
+
+{{/*
+Bytes of a Kubernetes quantity as an integer: a string such as 256Mi, 1.5Gi, 500M,
+268435456 (the forms values.schema.json admits) or a YAML number.
+*/}}
+{{- define "service-template.quantityBytes" -}}
+{{- if kindIs "string" . }}
+{{- $pattern := "^([0-9]+(?:\\.[0-9]+)?)(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$" }}
+{{- if not (regexMatch $pattern .) }}
+{{- fail (printf "%q is not a Kubernetes quantity such as 256Mi, 1Gi or 500M" .) }}
+{{- end }}
+{{- $number := regexReplaceAll $pattern . "${1}" }}
+{{- $suffix := regexReplaceAll $pattern . "${2}" }}
+{{- $factor := get (dict "" 1 "m" 0.001 "k" 1e3 "Ki" 1024 "M" 1e6 "Mi" 1048576 "G" 1e9 "Gi" 1073741824 "T" 1e12 "Ti" 1099511627776 "P" 1e15 "Pi" 1125899906842624 "E" 1e18 "Ei" 1152921504606846976) $suffix }}
+{{- mulf $number $factor | ceil | int64 }}
+{{- else }}
+{{- ceil . | int64 }}
+{{- end }}
+{{- end }}
+
+{{/*
+MAX_RSS_BYTES for the app. "auto": config.maxRssLimitFraction of the container's memory
+limit, so the app sheds load (503) and reports pressure while there is still room to
+recover, instead of the OOM killer ending it with SIGKILL (no preStop, no drain); no
+memory limit gives 0 (check off). An explicit byte count is used as is, and must be below
+the limit, or it could never trigger before the OOM kill.
+*/}}
+{{- define "service-template.maxRssBytes" -}}
+{{- $limit := dig "limits" "memory" "" .Values.resources }}
+{{- $limitBytes := 0 }}
+{{- if not (eq (toString $limit) "") }}
+{{- $limitBytes = include "service-template.quantityBytes" $limit | int64 }}
+{{- end }}
+{{- $rss := .Values.config.maxRssBytes }}
+{{- if eq (toString $rss) "auto" }}
+{{- mulf $limitBytes .Values.config.maxRssLimitFraction | floor | int64 }}
+{{- else }}
+{{- if and (gt (int64 $rss) 0) (gt $limitBytes 0) (ge (int64 $rss) $limitBytes) }}
+{{- fail (printf "config.maxRssBytes (%d) must be below resources.limits.memory (%v = %d bytes): the OOM killer would end the pod before it sheds load. Use \"auto\" to derive it from the limit." (int64 $rss) $limit $limitBytes) }}
+{{- end }}
+{{- int64 $rss }}
+{{- end }}
+{{- end }}
+
+{{/*
+Resolves an int-or-percent against a total, rounding up as the Deployment controller does
+for maxSurge: (dict "value" .Values.updateStrategy.maxSurge "total" 4).
+*/}}
+{{- define "service-template.scaledIntOrPercent" -}}
+{{- $value := toString .value }}
+{{- if hasSuffix "%" $value }}
+{{- div (add (mul (trimSuffix "%" $value | int) (int .total)) 99) 100 }}
+{{- else }}
+{{- int .value }}
+{{- end }}
+{{- end }}
+
+{{/*
+Fail when the pods can open more Postgres connections than the server allows. Each pod
+holds up to PG_POOL_MAX; during a rollout at full scale there are maxReplicas + maxSurge
+pods (and old pods still closing theirs: that is one reason for the reserve). Past
+max_connections a new pod's connections are refused ("too many clients already"), its
+startup probe never passes, and the rollout stalls at the worst moment.
+*/}}
+{{- define "service-template.validatePostgresConnections" -}}
+{{- $pg := .Values.postgres }}
+{{- $max := int $pg.maxConnections }}
+{{- if gt $max 0 }}
+{{- $budget := sub $max (int $pg.reservedConnections) }}
+{{- if le $budget 0 }}
+{{- fail (printf "postgres.reservedConnections (%d) must be below postgres.maxConnections (%d)" (int $pg.reservedConnections) $max) }}
+{{- end }}
+{{- $replicas := int .Values.replicaCount }}
+{{- $replicasFrom := "replicaCount" }}
+{{- if .Values.autoscaling.enabled }}
+{{- $replicas = int .Values.autoscaling.maxReplicas }}
+{{- $replicasFrom = "autoscaling.maxReplicas" }}
+{{- end }}
+{{- $surge := include "service-template.scaledIntOrPercent" (dict "value" .Values.updateStrategy.maxSurge "total" $replicas) | int }}
+{{- $pool := int .Values.config.pgPoolMax }}
+{{- $needed := mul $pool (add $replicas $surge) }}
+{{- if gt $needed $budget }}
+{{- fail (printf "Postgres connections: config.pgPoolMax (%d) x (%s (%d) + surge pods (%d, from updateStrategy.maxSurge %v)) = %d > postgres.maxConnections (%d) - postgres.reservedConnections (%d) = %d. A rollout at full scale would exhaust max_connections and new pods would never start. Lower config.pgPoolMax or the replica count, put a pooler such as PgBouncer in front (and set postgres.maxConnections to what it accepts), or set postgres.maxConnections to your server's max_connections." $pool $replicasFrom $replicas $surge .Values.updateStrategy.maxSurge $needed $max (int $pg.reservedConnections) $budget) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Milliseconds of a Prometheus duration such as 30s, 1m30s or 500ms.
+*/}}
+{{- define "service-template.durationMs" -}}
+{{- $ms := 0 }}
+{{- $factors := dict "y" 31536000000 "w" 604800000 "d" 86400000 "h" 3600000 "m" 60000 "s" 1000 "ms" 1 }}
+{{- range regexFindAll "[0-9]+(ms|y|w|d|h|m|s)" . -1 }}
+{{- $number := regexFind "^[0-9]+" . }}
+{{- $ms = add $ms (mul (int64 $number) (get $factors (trimPrefix $number .))) }}
+{{- end }}
+{{- $ms }}
 {{- end }}
 
 {{/*
 Development dependency names and connection URLs.
 */}}
 {{- define "service-template.postgresName" -}}
-{{- printf "%s-postgres" (include "service-template.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- include "service-template.suffixedName" (list . "postgres") }}
 {{- end }}
 
 {{- define "service-template.redisName" -}}
-{{- printf "%s-redis" (include "service-template.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- include "service-template.suffixedName" (list . "redis") }}
 {{- end }}
 
 {{- define "service-template.databaseUrl" -}}
