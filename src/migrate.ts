@@ -11,8 +11,10 @@
 //  - with a lock_timeout on the migration's statements: an ALTER TABLE queued behind a
 //    long transaction (an old pod's) would queue every application query on that table
 //    behind itself. It fails fast instead (55P03), and startup.ts retries with backoff;
-//  - a migration that gives up (shutdown signal during startup) terminates its backend,
-//    so nothing stays behind waiting on a lock, or holding one.
+//  - a migration that gives up (shutdown signal during startup) closes its connection at
+//    once, and the server ends the backend within a second, even mid-statement: nothing
+//    stays behind holding a lock, or waiting for one to run a migration for a process
+//    that is gone.
 import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
 
@@ -59,7 +61,7 @@ export interface MigrateOptions {
   connect: () => pg.Client
   migrations?: readonly Migration[]
   lockTimeoutMs?: number
-  /** Aborted: give up at once, ending the connection and terminating its backend. */
+  /** Aborted: give up at once, closing the connection (the server then ends its backend). */
   signal?: AbortSignal
 }
 
@@ -73,19 +75,17 @@ export async function migrate({ connect, migrations: list = migrations, lockTime
   // Giving up does not wait for the statement in flight: end() destroys the socket.
   const giveUp = () => void client.end().catch(() => undefined)
   signal?.addEventListener('abort', giveUp, { once: true })
-  let pid: number | undefined
   try {
     await client.connect()
     // For the session, overriding role and database defaults: nothing here is an
     // application query; lock_timeout is set per transaction, below.
-    // client_connection_check_interval (Postgres 14+): if this process dies mid-migration
-    // (SIGKILL once the startup budget is spent), the server ends the backend within a
-    // second instead of letting it run on, holding locks, for a process that is gone.
-    const { rows } = await client.query<{ pid: number }>(
-      `SELECT pg_backend_pid() AS pid, set_config('statement_timeout', '0', false),
-        set_config('lock_timeout', '0', false), set_config('client_connection_check_interval', '1000', false)`,
-    )
-    pid = rows[0]?.pid
+    // client_connection_check_interval (Postgres 14+): a backend reads from its client
+    // only between statements, so one busy in a statement (an index build, a wait for a
+    // table lock) would carry on after we give up, or die (SIGKILL once the startup
+    // budget is spent). With it, the server notices the closed connection within a
+    // second, and ends the backend: its transaction rolls back, its locks are released.
+    await client.query(`SELECT set_config('statement_timeout', '0', false), set_config('lock_timeout', '0', false),
+      set_config('client_connection_check_interval', '1000', false)`)
     const done = await appliedIds(client)
     const applied: number[] = []
     for (const m of list) {
@@ -106,11 +106,7 @@ export async function migrate({ connect, migrations: list = migrations, lockTime
     }
     return applied
   } catch (err) {
-    if (signal?.aborted) {
-      await client.end().catch(() => undefined)
-      if (pid !== undefined) await terminate(connect, pid)
-      signal.throwIfAborted()
-    }
+    signal?.throwIfAborted()
     throw err
   } finally {
     signal?.removeEventListener('abort', giveUp)
@@ -161,23 +157,5 @@ async function inTransaction(client: pg.Client, lockTimeoutMs: number, work: () 
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined)
     throw err
-  }
-}
-
-// From a second connection: the server reads our connection's goodbye only between
-// statements, so a backend waiting on a lock or building an index would carry on (until
-// client_connection_check_interval notices). With a timeout (Postgres 14+),
-// pg_terminate_backend returns once the backend is gone, its transaction rolled back
-// and its locks released. If the database is unreachable, the server's check remains.
-async function terminate(connect: () => pg.Client, pid: number): Promise<void> {
-  const client = connect()
-  client.on('error', () => undefined)
-  try {
-    await client.connect()
-    await client.query('SELECT pg_terminate_backend($1, 5000)', [pid])
-  } catch {
-    // Best effort, see above.
-  } finally {
-    await client.end().catch(() => undefined)
   }
 }

@@ -1,0 +1,127 @@
+// The built server at startup, against real Postgres and Redis. A dependency that is
+// wrong (password, database name) cannot be waited out: the process exits at once with
+// one line and a distinct code, instead of retrying until the startup probe kills it.
+// One that is busy (another replica's migration lock, a locked table) is waited for,
+// whatever PG_QUERY_TIMEOUT_MS, and a process that stops leaves no backend behind.
+import { Redis } from 'ioredis'
+import pg from 'pg'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { MIGRATION_LOCK_KEY } from '../../src/migrate.js'
+import { EXIT_STARTUP_FAILED } from '../../src/startup.js'
+import { until } from '../helpers/integration-probes.js'
+import { startServer, type ServerProcess } from '../helpers/server.js'
+import { startStack, type Stack } from '../helpers/stack.js'
+
+const WRONG = 'wrong-pw-4821'
+let stack: Stack
+let db: pg.Pool // the test's own connections
+let server: ServerProcess | undefined
+
+beforeAll(async () => {
+  stack = await startStack()
+  db = new pg.Pool({ connectionString: stack.directDatabaseUrl, max: 4 })
+  // A Redis user with a password, so that a wrong one is refused (the default user has none).
+  const redis = new Redis(stack.redisUrl)
+  await redis.call('ACL', 'SETUSER', 'svc', 'on', '>right-pw', '~*', '&*', '+@all')
+  await redis.quit()
+})
+afterAll(async () => {
+  await db?.end()
+  await stack?.stop()
+})
+beforeEach(async () => {
+  // A fresh database, so the service's migration is pending again.
+  await db.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public')
+})
+afterEach(async () => {
+  await server?.stop()
+  server = undefined
+})
+
+function databaseUrl(change: (url: URL) => void): string {
+  const url = new URL(stack.directDatabaseUrl)
+  change(url)
+  return url.href
+}
+const migrationBackends = async () =>
+  (await db.query<{ pid: number; query: string }>(`SELECT pid, query FROM pg_stat_activity WHERE application_name = 'service-template/migrate'`)).rows
+
+describe('permanent failures exit at once', () => {
+  it.each([
+    ['a wrong Postgres password', () => ({ DATABASE_URL: databaseUrl((u) => (u.password = WRONG)) }), 'postgres failed, not retrying: 28P01: password authentication failed for user "app"'],
+    ['a missing database', () => ({ DATABASE_URL: databaseUrl((u) => (u.pathname = '/nope')) }), 'postgres failed, not retrying: 3D000: database "nope" does not exist'],
+    ['a wrong Redis password', () => ({ REDIS_URL: stack.redisUrl.replace('redis://', `redis://svc:${WRONG}@`) }), 'redis failed, not retrying: WRONGPASS'],
+  ])(`%s: exit ${EXIT_STARTUP_FAILED} within seconds, one fatal line naming the cause, no secret, no stack`, async (_, env, cause) => {
+    const started = performance.now()
+    server = await startServer({ DATABASE_URL: stack.databaseUrl, REDIS_URL: stack.redisUrl, ...env() }, { waitFor: 'none' })
+    const s = server
+    const exit = await Promise.race([s.exited, sleep(15_000).then(() => undefined)])
+    expect(exit, `still running after 15 s; output:\n${s.output()}`).toEqual({ code: EXIT_STARTUP_FAILED, signal: null })
+    expect(performance.now() - started).toBeLessThan(15_000)
+    const fatal = s.logs.filter((l) => l.level === 'fatal')
+    expect(fatal).toHaveLength(1)
+    expect(fatal[0]!.msg).toContain(`startup: ${cause}`)
+    expect(s.logs.filter((l) => l.msg.includes('not ready, retrying'))).toEqual([])
+    const out = s.output()
+    for (const secret of [WRONG, 's3cret-pw', 'right-pw']) expect(out).not.toContain(secret)
+    // Only JSON lines: no stack trace from an unhandled rejection.
+    expect(out.split('\n').filter((line) => line !== '' && !line.startsWith('{'))).toEqual([])
+  })
+})
+
+describe('busy dependencies are waited for', () => {
+  it("PG_QUERY_TIMEOUT_MS=1: waits for another replica's migration lock (3 s), then migrates and becomes ready", async () => {
+    const holder = await db.connect()
+    try {
+      await holder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY])
+      server = await startServer({ DATABASE_URL: stack.databaseUrl, REDIS_URL: stack.redisUrl, PG_QUERY_TIMEOUT_MS: '1' }, { waitFor: 'listening' })
+      const s = server
+      await until('the migration polling for the lock', async () => (await migrationBackends()).some((b) => b.query.includes('pg_try_advisory_lock')))
+      await sleep(3000)
+      expect((await fetch(`${s.url}/startup`)).status).toBe(503)
+      await holder.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY])
+      await s.waitForLog((l) => l.lifecycle === 'ready', 30_000)
+      expect(s.logs.find((l) => l.msg === 'startup: postgres ok')).toMatchObject({ result: { migrationsApplied: [1] } })
+      expect(s.logs.filter((l) => l.msg.includes('not ready, retrying'))).toEqual([])
+      expect((await fetch(`${s.url}/startup`)).status).toBe(200)
+    } finally {
+      holder.release(true)
+    }
+  })
+
+  // The migration's first query waits on a table another session has locked: its backend
+  // is busy in a statement, the case where the server does not read the client's goodbye.
+  async function blockedMigration(): Promise<{ blocker: pg.PoolClient; backend: number; s: ServerProcess }> {
+    await db.query('CREATE TABLE schema_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())')
+    const blocker = await db.connect()
+    await blocker.query('BEGIN')
+    await blocker.query('LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE')
+    server = await startServer({ DATABASE_URL: stack.databaseUrl, REDIS_URL: stack.redisUrl, DRAIN_DELAY_MS: '0' }, { waitFor: 'listening' })
+    const backend = await until('the migration waiting on the table lock', async () => {
+      const { rows } = await db.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE application_name = 'service-template/migrate' AND wait_event_type = 'Lock'`,
+      )
+      return rows[0]?.pid
+    })
+    return { blocker, backend, s: server }
+  }
+
+  it.each(['SIGTERM', 'SIGKILL'] as const)('%s mid-statement: the backend does not stay behind', async (signal) => {
+    const { blocker, backend, s } = await blockedMigration()
+    try {
+      s.child.kill(signal)
+      const exit = await s.exited
+      expect(exit).toEqual(signal === 'SIGTERM' ? { code: 0, signal: null } : { code: null, signal: 'SIGKILL' })
+      // The server notices the closed connection (client_connection_check_interval) while
+      // the lock the backend waits for is still held: old code left it waiting, to run
+      // the migration later for a process that is gone.
+      await until('the backend gone', async () => !(await migrationBackends()).some((b) => b.pid === backend), { timeoutMs: 10_000 })
+      const { rows } = await db.query(`SELECT 1 FROM pg_locks WHERE pid = $1`, [backend])
+      expect(rows).toEqual([])
+    } finally {
+      await blocker.query('ROLLBACK')
+      blocker.release()
+    }
+  })
+})
