@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/config.js'
 import { MIGRATION_LOCK_KEY, migrate, migrations, type Migration } from '../../src/migrate.js'
 import { EXIT_STARTUP_FAILED, PermanentStartupError, initialise } from '../../src/startup.js'
 import { until } from '../helpers/integration-probes.js'
+import { emptyDatabase, migrationBackends, pollingForLock } from './migration-db.js'
 import { startStack, type Stack } from '../helpers/stack.js'
 
 let stack: Stack
@@ -24,9 +25,7 @@ afterAll(async () => {
   await db?.end()
   await stack?.stop()
 })
-beforeEach(async () => {
-  await db.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public')
-})
+beforeEach(() => emptyDatabase(db))
 afterEach(async () => {
   await Promise.all(apps.splice(0).map((app) => app.close()))
 })
@@ -39,15 +38,7 @@ async function app(env: Record<string, string> = {}): Promise<FastifyInstance> {
 }
 const connectVia = (a: FastifyInstance) => () => a.pgDedicatedClient('migrate')
 
-/** Backends of the migration's connections, seen from the server. */
-async function migrationBackends() {
-  const { rows } = await db.query<{ pid: number; state: string; query: string }>(`SELECT pid, state, query FROM pg_stat_activity WHERE application_name = 'service-template/migrate'`)
-  return rows
-}
-const waitingForMigrationLock = () =>
-  until('a migration polling for the advisory lock', async () =>
-    (await migrationBackends()).some((b) => b.query.includes('pg_try_advisory_lock')),
-  )
+const waitingForMigrationLock = () => until('a migration polling for the advisory lock', () => pollingForLock(db))
 async function appliedIds(): Promise<number[]> {
   const { rows } = await db.query<{ id: number }>('SELECT id FROM schema_migrations ORDER BY id')
   return rows.map((r) => r.id)
@@ -145,7 +136,7 @@ describe('giving up (shutdown signal during startup) leaves no backend behind', 
     abort.abort()
     await expect(migrating).rejects.toMatchObject({ name: 'AbortError' })
     expect(performance.now() - started).toBeLessThan(2000)
-    await until('no migration backend left', async () => (await migrationBackends()).length === 0, { timeoutMs: 10_000 })
+    await until('no migration backend left', async () => (await migrationBackends(db)).length === 0, { timeoutMs: 10_000 })
   }
 
   it('while waiting for the lock', async () => {
@@ -167,7 +158,7 @@ describe('giving up (shutdown signal during startup) leaves no backend behind', 
     const abort = new AbortController()
     const long: Migration[] = [{ id: 1, name: 'long', sql: 'SELECT pg_sleep(60)' }]
     const migrating = migrate({ connect: connectVia(a), migrations: long, signal: abort.signal })
-    await until('the statement running', async () => (await migrationBackends()).some((b) => b.state === 'active' && b.query.includes('pg_sleep')))
+    await until('the statement running', async () => (await migrationBackends(db)).some((b) => b.state === 'active' && b.query.includes('pg_sleep')))
     await giveUp(abort, migrating)
     expect(await appliedIds()).toEqual([])
     const { rows } = await db.query(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory'`)

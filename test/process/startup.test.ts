@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { MIGRATION_LOCK_KEY } from '../../src/migrate.js'
 import { EXIT_STARTUP_FAILED } from '../../src/startup.js'
 import { until } from '../helpers/integration-probes.js'
+import { emptyDatabase, migrationBackends, pollingForLock } from '../integration/migration-db.js'
 import { startServer, type ServerProcess } from '../helpers/server.js'
 import { startStack, type Stack } from '../helpers/stack.js'
 
@@ -30,10 +31,7 @@ afterAll(async () => {
   await db?.end()
   await stack?.stop()
 })
-beforeEach(async () => {
-  // A fresh database, so the service's migration is pending again.
-  await db.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public')
-})
+beforeEach(() => emptyDatabase(db))
 afterEach(async () => {
   await server?.stop()
   server = undefined
@@ -44,8 +42,6 @@ function databaseUrl(change: (url: URL) => void): string {
   change(url)
   return url.href
 }
-const migrationBackends = async () =>
-  (await db.query<{ pid: number; query: string }>(`SELECT pid, query FROM pg_stat_activity WHERE application_name = 'service-template/migrate'`)).rows
 
 describe('permanent failures exit at once', () => {
   it.each([
@@ -77,7 +73,7 @@ describe('busy dependencies are waited for', () => {
       await holder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY])
       server = await startServer({ DATABASE_URL: stack.databaseUrl, REDIS_URL: stack.redisUrl, PG_QUERY_TIMEOUT_MS: '1' }, { waitFor: 'listening' })
       const s = server
-      await until('the migration polling for the lock', async () => (await migrationBackends()).some((b) => b.query.includes('pg_try_advisory_lock')))
+      await until('the migration polling for the lock', () => pollingForLock(db))
       await sleep(3000)
       expect((await fetch(`${s.url}/startup`)).status).toBe(503)
       await holder.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY])
@@ -98,12 +94,7 @@ describe('busy dependencies are waited for', () => {
     await blocker.query('BEGIN')
     await blocker.query('LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE')
     server = await startServer({ DATABASE_URL: stack.databaseUrl, REDIS_URL: stack.redisUrl, DRAIN_DELAY_MS: '0' }, { waitFor: 'listening' })
-    const backend = await until('the migration waiting on the table lock', async () => {
-      const { rows } = await db.query<{ pid: number }>(
-        `SELECT pid FROM pg_stat_activity WHERE application_name = 'service-template/migrate' AND wait_event_type = 'Lock'`,
-      )
-      return rows[0]?.pid
-    })
+    const backend = await until('the migration waiting on the table lock', async () => (await migrationBackends(db)).find((b) => b.wait_event_type === 'Lock')?.pid)
     return { blocker, backend, s: server }
   }
 
@@ -116,7 +107,7 @@ describe('busy dependencies are waited for', () => {
       // The server notices the closed connection (client_connection_check_interval) while
       // the lock the backend waits for is still held: old code left it waiting, to run
       // the migration later for a process that is gone.
-      await until('the backend gone', async () => !(await migrationBackends()).some((b) => b.pid === backend), { timeoutMs: 10_000 })
+      await until('the backend gone', async () => !(await migrationBackends(db)).some((b) => b.pid === backend), { timeoutMs: 10_000 })
       const { rows } = await db.query(`SELECT 1 FROM pg_locks WHERE pid = $1`, [backend])
       expect(rows).toEqual([])
     } finally {
