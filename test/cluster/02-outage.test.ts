@@ -1,0 +1,172 @@
+// 3. Dependency outages, with an in-cluster client sending GET /api/items (a Postgres
+// query) through the Service the whole time:
+//   Redis scaled to 0: Redis is a cache, not critical for readiness: every pod stays in the
+//     endpoints, /api/items keeps answering, /ready answers 200 with `degraded: true`;
+//   Postgres scaled to 0 for at least 60 s: every pod leaves the EndpointSlice within the
+//     readiness budget, none restarts (liveness does not look at Postgres), `kubectl describe`
+//     shows the readiness failure, the app's log says why, and all pods return once Postgres is back.
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { diff, LoadClient, type ClientLog } from './load.js'
+import { Results } from './results.js'
+import { appPods, deployedTimings, ensureRelease, failureBudgetSeconds, kube, names, settings } from './release.js'
+import { timelineData, type Marker } from './timeline.js'
+import { Recorder } from './watch.js'
+
+/** Allowance on top of a probe budget: kubelet status sync, endpoint controller, the app's 1 s readiness cache. */
+const SLACK_SECONDS = 5
+const POSTGRES_OUTAGE_SECONDS = 60
+const CLIENT_TIMEOUT_MS = 5000
+
+describe('dependency outages', () => {
+  const s = settings()
+  const k = kube(s)
+  const n = names(s)
+  const results = new Results(s.resultsDir, '3-outage')
+  const markers: Marker[] = []
+  let rec: Recorder
+  let client: LoadClient
+  let began: number
+  let timings: Awaited<ReturnType<typeof deployedTimings>>
+  const mark = (label: string) => markers.push({ t: Date.now(), label })
+
+  beforeAll(async () => {
+    await ensureRelease(k)
+    timings = await deployedTimings(k)
+    rec = await new Recorder(k, n.service).start()
+    client = await LoadClient.start(k, s, 'outage-client', { pollReady: true, timeoutMs: CLIENT_TIMEOUT_MS })
+    began = Date.now()
+    await sleep(5000)
+  })
+
+  afterAll(async () => {
+    let log: ClientLog | undefined
+    if (client) log = await client.stop()
+    if (log) results.attach('clientFailures', log.failures)
+    if (rec && log) {
+      results.timeline('outage', timelineData('Redis and Postgres outages under load (GET /api/items through the Service)', rec, began, Date.now(), log.ticks, markers, ['server', 'dev-dependency']))
+    }
+    rec?.stop()
+  })
+
+  it('Redis outage: pods stay in the endpoints, the API keeps answering, /ready reports degraded', async () => {
+    const pods = await appPods(k)
+    const before = await client.mark()
+    const t0 = Date.now()
+    mark('Redis scaled to 0')
+    await k.kubectl(['scale', `deployment/${n.redis}`, '--replicas=0'])
+    const hold = Math.max(30, 2 * (failureBudgetSeconds(timings.readiness) + SLACK_SECONDS))
+    await rec.until('Redis pod gone', () => rec.current('dev-dependency').size === 1, 60_000)
+    await sleep(Math.max(0, t0 + hold * 1000 - Date.now()))
+    const during = diff(before.totals, (await client.mark()).totals)
+    const t1 = Date.now()
+    mark('Redis back')
+    await k.kubectl(['scale', `deployment/${n.redis}`, '--replicas=1'])
+    await k.kubectl(['rollout', 'status', `deployment/${n.redis}`, '--timeout=3m'], { timeoutMs: 200_000 })
+
+    const left = pods.filter((p) => (rec.endpointChange(p.metadata.name, false, t0) ?? Infinity) < t1)
+    const ready = (await client.log()).ready.filter((r) => r.t > t0 + 15_000 && r.t < t1)
+    results.figure(
+      'redisOutage',
+      { holdSeconds: hold, requests: during, podsThatLeftEndpoints: left.length, readyPolls: ready.length },
+      `Redis outage of ${hold} s: ${during.ok + during.failed} requests to /api/items, ${during.failed} failed; ` +
+        `${left.length} of ${pods.length} pods left the endpoints; /ready polled ${ready.length}x after 15 s: ` +
+        `${ready.filter((r) => r.status === 200 && r.degraded === true).length}x 200 degraded`,
+    )
+    expect(left.map((p) => p.metadata.name)).toEqual([])
+    expect(during.failed).toBe(0)
+    expect(ready.length).toBeGreaterThan(0)
+    expect(ready.every((r) => r.status === 200 && r.degraded === true)).toBe(true)
+    // And it recovers: the cache is used again.
+    const recovered = Date.now()
+    const polls = async () => (await client.log()).ready.filter((r) => r.t > recovered)
+    for (let i = 0; i < 60 && !(await polls()).some((r) => r.status === 200 && r.degraded === false); i++) await sleep(1000)
+    expect((await polls()).some((r) => r.status === 200 && r.degraded === false)).toBe(true)
+  })
+
+  it(`Postgres outage of ${POSTGRES_OUTAGE_SECONDS} s: pods leave the endpoints within the readiness budget, none restarts, all return`, async () => {
+    const pods = (await appPods(k)).map((p) => p.metadata.name)
+    const restartsBefore = new Map(pods.map((p) => [p, rec.current().get(p)?.restarts ?? -1]))
+    const budget = failureBudgetSeconds(timings.readiness)
+    const before = await client.mark()
+    const t0 = Date.now()
+    mark('Postgres scaled to 0')
+    await k.kubectl(['scale', `deployment/${n.postgres}`, '--replicas=0'])
+    await rec.until('every app pod out of the endpoints', () => pods.every((p) => !rec.inEndpoints(p)), (budget + 60) * 1000)
+    const leave = pods.map((p) => ({ pod: p, s: (rec.endpointChange(p, false, t0)! - t0) / 1000 }))
+    results.figure(
+      'postgresLeaveSeconds',
+      leave,
+      `Postgres scaled to 0: pods left the endpoints after ${leave.map((l) => `${l.s.toFixed(1)} s`).join(', ')} ` +
+        `(readiness budget ${timings.readiness.periodSeconds} s x ${timings.readiness.failureThreshold} + ${timings.readiness.timeoutSeconds} s = ${budget} s, + ${SLACK_SECONDS} s slack)`,
+    )
+    for (const l of leave) expect(l.s, l.pod).toBeLessThanOrEqual(budget + SLACK_SECONDS)
+
+    await sleep(Math.max(0, t0 + POSTGRES_OUTAGE_SECONDS * 1000 - Date.now()))
+    // Still out, not restarted, and the kubelet says why.
+    const restarts = pods.map((p) => rec.current().get(p)?.restarts)
+    expect(restarts).toEqual(pods.map((p) => restartsBefore.get(p)))
+    expect(pods.filter((p) => rec.inEndpoints(p))).toEqual([])
+    const describe = await k.kubectl(['describe', 'pod', pods[0]!])
+    const probeLine = describe.split('\n').find((l) => l.includes('Readiness probe failed'))
+    expect(probeLine).toMatch(/Readiness probe failed: HTTP probe failed with statuscode: 503/)
+    expect(describe).not.toMatch(/Liveness probe failed/)
+    const appLog = await k.kubectl(['logs', pods[0]!, '--since=120s'])
+    const reason = appLog.split('\n').find((l) => l.includes('readiness: not ready'))
+    expect(reason).toMatch(/postgres/)
+    results.figure('postgresDescribe', { probeLine: probeLine?.trim(), appLog: reason }, `kubectl describe: "${probeLine?.trim().replace(/\s+/g, ' ')}"; app log: ${reason}`)
+
+    const during = diff(before.totals, (await client.mark()).totals)
+    const t1 = Date.now()
+    mark('Postgres back')
+    await k.kubectl(['scale', `deployment/${n.postgres}`, '--replicas=1'])
+    const pgReady = await rec.until('Postgres ready', () => [...rec.current('dev-dependency')].some(([name, p]) => name.startsWith(n.postgres) && p.ready && !p.deleting), 180_000)
+    // The dev Postgres keeps its data on an emptyDir, so the new pod starts with an empty
+    // database: restore the schema with the app's own migration (a real database would
+    // still have it) so the API answers again instead of "relation does not exist".
+    const migrated = await k.exec(pods[0]!, [
+      'node',
+      '--input-type=module',
+      '-e',
+      "import pg from 'pg'; import { migrate } from './dist/migrate.js'; console.log(JSON.stringify(await migrate({ connect: () => new pg.Client({ connectionString: process.env.DATABASE_URL }) })))",
+    ])
+    expect(migrated.code, migrated.stderr).toBe(0)
+    await rec.until('every app pod back in the endpoints', () => pods.every((p) => rec.inEndpoints(p)), 120_000)
+    mark('all pods back')
+    const back = pods.map((p) => ({ pod: p, s: (rec.endpointChange(p, true, t1)! - pgReady) / 1000 }))
+    const returnBudget = timings.readiness.periodSeconds * timings.readiness.successThreshold + timings.readiness.timeoutSeconds
+    results.figure(
+      'postgresReturnSeconds',
+      { fromScaleUp: (pgReady - t1) / 1000, back },
+      `Postgres Ready ${((pgReady - t1) / 1000).toFixed(1)} s after scale-up; pods back in the endpoints ${back.map((b) => `${b.s.toFixed(1)} s`).join(', ')} after that ` +
+        `(budget ${timings.readiness.periodSeconds} s x ${timings.readiness.successThreshold} + ${timings.readiness.timeoutSeconds} s = ${returnBudget} s, + ${SLACK_SECONDS} s slack); ` +
+        `during the outage ${during.ok} requests ok, ${during.failed} failed (${Object.entries(during.kinds).map(([kind, c]) => `${kind} ${c}`).join(', ')})`,
+    )
+    for (const b of back) expect(b.s, b.pod).toBeLessThanOrEqual(returnBudget + SLACK_SECONDS)
+    expect(pods.map((p) => rec.current().get(p)?.restarts)).toEqual(pods.map((p) => restartsBefore.get(p)))
+
+    // What the 5xx answers during the outage were, from the app's own log.
+    const errors: Record<string, number> = {}
+    for (const p of pods) {
+      for (const line of (await k.kubectl(['logs', p, '--since=10m'])).split('\n')) {
+        if (!line.includes('"request failed"')) continue
+        const err = (JSON.parse(line) as { err?: { code?: string; message?: string } }).err
+        const key = `${err?.code ?? '-'}: ${err?.message ?? '?'}`
+        errors[key] = (errors[key] ?? 0) + 1
+      }
+    }
+    results.figure('postgresOutageErrors', errors, `app log, "request failed" (5xx) during the outage: ${Object.entries(errors).map(([e, c]) => `${e} x${c}`).join('; ') || 'none'}`)
+    // The endpoint contract: a dependency that cannot be reached is 503 + Retry-After, never 500.
+    expect(Object.keys(during.kinds).filter((kind) => kind.endsWith('HTTP 500'))).toEqual([])
+
+    // The API answers again, with no failures once every pod is back. A request sent during
+    // the outage may still be waiting for its connection: it fails (and is counted) when
+    // its timeout ends, so the check starts one client timeout later.
+    await sleep(CLIENT_TIMEOUT_MS + 1000)
+    const after = await client.mark()
+    await sleep(5000)
+    const tail = diff(after.totals, (await client.mark()).totals)
+    expect(tail.failed).toBe(0)
+    expect(tail.ok).toBeGreaterThan(0)
+  })
+})

@@ -1,0 +1,118 @@
+// What the cluster suite acts on and how, resolved once in the global setup from the
+// environment and the current kube context, then handed to every test file (inject).
+//
+//   CLUSTER_IMAGE_LOADER  how local images reach the cluster's nodes:
+//                         bundled   ../shared/ci/cluster.sh load (podman -> the bundled cluster's containerd)
+//                         minikube  minikube -p <profile> image load
+//                         kind      kind load docker-image --name <cluster>
+//                         none      nothing: the cluster pulls IMAGE_REPOSITORY:IMAGE_TAG (and the
+//                                   Postgres/Redis images) from a registry itself
+//                         default: from the context (kind-<name> -> kind; a minikube profile ->
+//                         minikube; the bundled cluster's context -> bundled), else none
+//   CLUSTER_IMAGE_BUILD   1 (default unless the loader is none): build the app image from the
+//                         Dockerfile with the local engine (DOCKER_HOST) before loading it
+//   IMAGE_REPOSITORY, IMAGE_TAG   the app image (default service-template:dev)
+//   POSTGRES_IMAGE, REDIS_IMAGE   images of the chart's dev Postgres/Redis (loaded like the app image);
+//                         unset: the chart's defaults, pulled by the cluster
+//   CLUSTER_NAMESPACE     namespace of the suite (default service-template-cluster-test; the startup
+//                         gating scenario uses <namespace>-gating); deleted before and after the run
+//   CLUSTER_KEEP=1        keep the namespaces after the run, to look around
+//   CLUSTER_SH            path of the bundled cluster's script (default ../shared/ci/cluster.sh)
+//   HELM                  helm binary (default: helm on PATH)
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { findHelm } from '../chart/helm.js'
+import { repoRoot } from '../image/support.js'
+import { command } from './kube.js'
+
+export type Loader = 'bundled' | 'minikube' | 'kind' | 'none'
+const LOADERS: readonly Loader[] = ['bundled', 'minikube', 'kind', 'none']
+
+export interface ClusterSettings {
+  context: string
+  server: string
+  namespace: string
+  gatingNamespace: string
+  release: string
+  /** Name of the app's Deployment, Service, PDB (the chart's fullname for this release). */
+  fullname: string
+  image: { repository: string; tag: string; ref: string; pullPolicy: 'Never' | 'IfNotPresent' }
+  postgresImage?: string
+  redisImage?: string
+  loader: Loader
+  build: boolean
+  keep: boolean
+  clusterSh: string
+  helm: string
+  resultsDir: string
+}
+
+// The bundled cluster (../shared/ci/cluster.sh): its kubeconfig's context and API address.
+const BUNDLED_CONTEXT_SUFFIX = '@k8s-local'
+const BUNDLED_SERVER = 'https://10.243.255.1:6443'
+
+function detectLoader(context: string, server: string): Loader {
+  if (context.endsWith(BUNDLED_CONTEXT_SUFFIX) || server === BUNDLED_SERVER) return 'bundled'
+  if (context.startsWith('kind-')) return 'kind'
+  if (context === 'minikube' || process.env.MINIKUBE_PROFILE === context) return 'minikube'
+  return 'none'
+}
+
+async function kubectlConfig(args: string[]): Promise<string> {
+  const r = await command('kubectl', ['config', ...args], { timeoutMs: 30_000 })
+  if (r.code !== 0) {
+    throw new Error(
+      `kubectl config ${args.join(' ')} failed (${r.code}): ${r.stderr.trim() || 'is kubectl on PATH?'}. ` +
+        'The cluster suite runs against the current kube context: point KUBECONFIG at a cluster ' +
+        '(bundled: `../shared/ci/cluster.sh up > f && . f`; minikube start; kind create cluster).',
+    )
+  }
+  return r.stdout.trim()
+}
+
+export async function resolveSettings(env: NodeJS.ProcessEnv = process.env): Promise<ClusterSettings> {
+  const context = await kubectlConfig(['current-context'])
+  const server = await kubectlConfig(['view', '--minify', '-o', 'jsonpath={.clusters[0].cluster.server}'])
+  const requested = env.CLUSTER_IMAGE_LOADER
+  if (requested !== undefined && !LOADERS.includes(requested as Loader)) {
+    throw new Error(`CLUSTER_IMAGE_LOADER=${requested}: expected one of ${LOADERS.join(', ')}`)
+  }
+  const loader = (requested as Loader | undefined) ?? detectLoader(context, server)
+  const repository = env.IMAGE_REPOSITORY ?? 'service-template'
+  const tag = env.IMAGE_TAG ?? 'dev'
+  const namespace = env.CLUSTER_NAMESPACE ?? 'service-template-cluster-test'
+  const release = 'service-template'
+  return {
+    context,
+    server,
+    namespace,
+    gatingNamespace: `${namespace}-gating`,
+    release,
+    // The chart's fullname: a release name that contains the chart name is used as is.
+    fullname: release,
+    image: { repository, tag, ref: `${repository}:${tag}`, pullPolicy: loader === 'none' ? 'IfNotPresent' : 'Never' },
+    postgresImage: env.POSTGRES_IMAGE || undefined,
+    redisImage: env.REDIS_IMAGE || undefined,
+    loader,
+    build: (env.CLUSTER_IMAGE_BUILD ?? (loader === 'none' ? '0' : '1')) === '1',
+    keep: env.CLUSTER_KEEP === '1',
+    clusterSh: env.CLUSTER_SH ?? join(repoRoot, '..', 'shared', 'ci', 'cluster.sh'),
+    helm: env.HELM || findHelm(),
+    resultsDir: join(repoRoot, 'test', 'cluster', 'results'),
+  }
+}
+
+/** The command that copies local images into the cluster, or undefined for loader `none`. */
+export function loadCommand(s: ClusterSettings, images: string[]): [string, string[]] | undefined {
+  switch (s.loader) {
+    case 'bundled':
+      if (!existsSync(s.clusterSh)) throw new Error(`CLUSTER_IMAGE_LOADER=bundled but ${s.clusterSh} does not exist (set CLUSTER_SH)`)
+      return ['bash', [s.clusterSh, 'load', ...images]]
+    case 'minikube':
+      return ['minikube', ['-p', s.context, 'image', 'load', ...images]]
+    case 'kind':
+      return ['kind', ['load', 'docker-image', '--name', s.context.replace(/^kind-/, ''), ...images]]
+    case 'none':
+      return undefined
+  }
+}
