@@ -40,8 +40,14 @@ declare module 'autocannon' {
     requests: Histogram & { sent: number }
   }
 
+  interface Instance extends PromiseLike<Result> {
+    stop(): void
+    /** Every response, with its time in milliseconds (fractional, unlike the histogram). */
+    on(event: 'response', listener: (client: unknown, statusCode: number, bytes: number, responseTimeMs: number) => void): this
+  }
+
   /** Without a callback it returns a thenable tracker (not a real Promise: no finally). */
-  function autocannon(options: Options): PromiseLike<Result> & { stop(): void }
+  function autocannon(options: Options): Instance
   export default autocannon
   export type { Options, Result }
 }

@@ -7,7 +7,8 @@ import { postgresCheck } from './checks/postgres.js'
 import { redisCheck } from './checks/redis.js'
 import type { Config } from './config.js'
 import { Lifecycle } from './lifecycle.js'
-import { loggerOptions, requestId } from './logger.js'
+import { loggerOptions, requestId, requestLogger } from './logger.js'
+import metrics from './metrics.js'
 import postgres from './plugins/postgres.js'
 import redis from './plugins/redis.js'
 import { sustainedPressure } from './pressure.js'
@@ -36,6 +37,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const app = Fastify({
     logger: loggerOptions(config.logLevel),
     genReqId: requestId,
+    childLoggerFactory: requestLogger,
     // Longer than the idle timeout of the load balancer in front, or it may send a
     // request on a connection we are closing (a 502 at the edge).
     keepAliveTimeout: config.keepAliveTimeoutMs,
@@ -51,8 +53,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const lifecycle = new Lifecycle(app.log)
   app.decorate('lifecycle', lifecycle)
 
-  app.addHook('onSend', async (req, reply) => {
+  // Every answer carries the request id (the caller's, or ours), errors and shed requests
+  // included: set on arrival, in a callback hook (an async onSend hook cost a promise and
+  // a hook runner per response).
+  app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id)
+    done()
   })
   prepareShutdown(app)
 
@@ -118,6 +124,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     },
   })
   app.decorate('readiness', readiness)
+  // Before the routes: it instruments the routes declared after it. METRICS_PORT=0: off, no cost.
+  if (config.metricsPort !== 0) {
+    await app.register(metrics, { lifecycle, readiness, pool: app.pg, redis: app.redis, shutdownTimeoutMs: config.shutdownTimeoutMs })
+  }
   const pressure = sustainedPressure(() => app.isUnderPressure(), { samples: config.readyPressureSamples, intervalMs: PRESSURE_SAMPLE_MS })
   app.addHook('onClose', async () => pressure.stop())
   await app.register(probeRoutes, { lifecycle, readiness, underPressure: pressure.get })
@@ -126,10 +136,19 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   return app
 }
 
+/**
+ * Postgres SQLSTATEs of a server that is going away or not accepting work yet: 57P01
+ * admin_shutdown and 57P02 crash_shutdown (a stopping Postgres ends every session, e.g.
+ * when its pod is deleted), 57P03 cannot_connect_now ("the database system is shutting
+ * down / starting up"), class 08 connection exceptions. Seen on a cluster when Postgres
+ * is scaled to 0: without them these answered 500 instead of 503 + Retry-After.
+ */
+const PG_UNAVAILABLE = /^(57P0[123]|08[0-9A-Z]{3})$/
+
 /** Connection-level failures of pg or ioredis, as opposed to bugs or bad queries. */
 function dependencyDown(err: Error & { code?: string }): boolean {
   return (
-    (typeof err.code === 'string' && /^E[A-Z]+$/.test(err.code)) ||
+    (typeof err.code === 'string' && (/^E[A-Z]+$/.test(err.code) || PG_UNAVAILABLE.test(err.code))) ||
     /timeout|timed out|Connection terminated|Stream isn't writeable|connection is closed/i.test(err.message)
   )
 }

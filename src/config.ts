@@ -7,6 +7,8 @@ const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debu
 
 export interface Config {
   port: number
+  /** Prometheus /metrics listener (metrics.ts); 0 turns metrics off. */
+  metricsPort: number
   host: string
   databaseUrl: string
   redisUrl: string
@@ -103,6 +105,7 @@ export function loadConfig(env: Env): Config {
   }
   const config: Config = {
     port: integer(env, 'PORT', 8000, 0, 65535),
+    metricsPort: integer(env, 'METRICS_PORT', 9464, 0, 65535),
     host: host(env),
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
@@ -121,6 +124,9 @@ export function loadConfig(env: Env): Config {
     maxHeapUsedBytes: integer(env, 'MAX_HEAP_USED_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
     maxRssBytes: integer(env, 'MAX_RSS_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
     readyPressureSamples: integer(env, 'READY_PRESSURE_SAMPLES', 3, 1, 100),
+  }
+  if (config.metricsPort !== 0 && config.metricsPort === config.port) {
+    throw new ConfigError(`METRICS_PORT=${config.metricsPort}: must differ from PORT, since metrics stay off the public port (0 turns metrics off)`)
   }
   if (config.drainDelayMs >= config.shutdownTimeoutMs) {
     throw new ConfigError(

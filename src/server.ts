@@ -27,13 +27,25 @@ try {
 }
 
 // Loaded only now, with the early handlers in place.
-const [{ buildApp }, { createShutdown, handleSignals }, { initialise, PermanentStartupError }] = await Promise.all([
+const [{ buildApp }, { createShutdown, handleSignals }, { initialise, PermanentStartupError }, { startMetricsServer }] = await Promise.all([
   import('./app.js'),
   import('./shutdown.js'),
   import('./startup.js'),
+  import('./metrics.js'),
 ])
 
 const app = await buildApp(config)
+// The metrics listener comes up first, so a slow start can be watched, and the shutdown
+// closes it last (closeLast), so the drain can be scraped too.
+let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> | undefined
+if (config.metricsPort !== 0) {
+  try {
+    metricsServer = await startMetricsServer({ port: config.metricsPort, host: config.host, registry: app.metrics, log: app.log })
+  } catch (err) {
+    app.log.fatal({ err, port: config.metricsPort }, 'cannot listen for metrics (METRICS_PORT)')
+    process.exit(1)
+  }
+}
 const startup = new AbortController()
 handleSignals(
   createShutdown({
@@ -42,6 +54,7 @@ handleSignals(
     drainDelayMs: config.drainDelayMs,
     timeoutMs: config.shutdownTimeoutMs,
     startup,
+    closeLast: async () => metricsServer?.close(),
   }),
 )
 process.off('SIGTERM', early)

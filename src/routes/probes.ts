@@ -22,7 +22,9 @@ const probeRoute: RouteShorthandOptions = {
   logLevel: 'warn',
   // Probes are never shed under load: shedding /health would get a busy pod killed,
   // which only moves its load onto the others. /ready reports pressure itself.
-  config: { pressureHandler: () => undefined },
+  // Nor timed in http_request_duration_seconds: they are the hottest routes (each kubelet,
+  // each load balancer) and would swamp real traffic's latency; metrics.ts says more.
+  config: { pressureHandler: () => undefined, metrics: false },
 }
 
 // Bodies are serialised once and sent as strings: probes are the hottest routes of a

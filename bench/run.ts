@@ -1,0 +1,568 @@
+// npm run bench: what does the template cost, next to what a user would pick instead?
+//  1. Per request, measured from outside: the same load (autocannon, 10 connections)
+//     against bare Fastify with and without a logger, the peers (lightship,
+//     @godaddy/terminus, close-with-grace) and this template's /health, /ready and a
+//     trivial business route, each server in its own process. The verdict is server CPU
+//     time per request (robust on a shared machine, unlike req/s), with req/s and p99
+//     beside it; medians over rounds run side by side (the order rotated each round).
+//  2. Start-up: process start to the first /ready 200, dependencies up.
+//  3. Shutdown with a request in flight: how long after the drain delay and the request
+//     the process takes to exit.
+//  4. Postgres queries caused by N concurrent /ready probes per cache TTL (target: one),
+//     counted at the app's pool and by the readiness rounds metric.
+// Postgres and Redis are real: DATABASE_URL and REDIS_URL when both are set, otherwise
+// containers started here (images from test/helpers/images.ts) and removed at the end.
+// Not a test: it exits 0 once it has measured, and prints FAIL for a missed target.
+// Results go to stdout and to bench/results.{md,json,svg} (overwritten on each run).
+import { fork, spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { availableParallelism, cpus, loadavg } from 'node:os'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+import type { Target } from './targets.js'
+
+// ---- settings (environment overrides) ---------------------------------------------
+function setting(name: string, fallback: number): number {
+  const raw = process.env[name]
+  if (raw === undefined || raw.trim() === '') return fallback
+  const value = Number(raw)
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name}=${raw}: expected a non-negative number`)
+  return value
+}
+const S = {
+  /** Seconds per measured run, per case and round. */
+  duration: setting('BENCH_DURATION', 5),
+  /** Seconds of unmeasured load per case before the first round. */
+  warmup: setting('BENCH_WARMUP', 3),
+  rounds: Math.max(1, Math.round(setting('BENCH_ROUNDS', 5))),
+  connections: Math.max(1, Math.round(setting('BENCH_CONNECTIONS', 10))),
+  /** Start-up and shutdown measurements, each. */
+  lifecycleRounds: Math.max(1, Math.round(setting('BENCH_LIFECYCLE_ROUNDS', 5))),
+  /** Drain delay and in-flight request of the shutdown measurement. */
+  drainMs: setting('BENCH_DRAIN_MS', 1000),
+  requestMs: setting('BENCH_REQUEST_MS', 2000),
+  /** N: concurrent /ready probes in the query count. */
+  readyConcurrency: Math.max(1, Math.round(setting('BENCH_READY_CONCURRENCY', 100))),
+  /** Seconds of sustained N-concurrent /ready load in the query count. */
+  readyDuration: setting('BENCH_READY_DURATION', 5),
+  /** The service's readiness cache TTL (its own variable, passed through). */
+  ttlMs: setting('READY_CACHE_TTL_MS', 1000),
+}
+
+// ---- what is measured ---------------------------------------------------------------
+interface Case {
+  id: string
+  label: string
+  target: Target
+  path: string
+  /** Upper bound on CPU per request relative to the baseline (verdict), if any. */
+  limit?: number
+}
+const BASELINE = 'fastify-logger'
+const CASES: Case[] = [
+  { id: 'fastify-bare', label: 'bare Fastify, no logger', target: 'fastify-bare', path: '/health' },
+  { id: BASELINE, label: 'bare Fastify + pino (baseline)', target: 'fastify-logger', path: '/health' },
+  { id: 'lightship', label: 'lightship /health', target: 'lightship', path: '/health' },
+  { id: 'terminus', label: '@godaddy/terminus /health', target: 'terminus', path: '/health' },
+  { id: 'close-with-grace', label: 'close-with-grace /health', target: 'close-with-grace', path: '/health' },
+  { id: 'template-health', label: 'template /health', target: 'template', path: '/health', limit: 1.1 },
+  { id: 'template-ready', label: 'template /ready', target: 'template', path: '/ready', limit: 1.2 },
+  { id: 'template-hello', label: 'template business route', target: 'template', path: '/hello', limit: 1.15 },
+]
+// BENCH_CASES=template-health,fastify-logger runs a subset (the baseline is always in).
+const only = process.env.BENCH_CASES?.split(',').map((s) => s.trim()).filter(Boolean)
+const cases = only ? CASES.filter((c) => c.id === BASELINE || only.includes(c.id)) : CASES
+const skipLifecycle = process.env.BENCH_SKIP_LIFECYCLE === '1'
+
+// ---- cleanup: containers and children, also on Ctrl-C --------------------------------
+// Single-flight: a signal and the main flow's `finally` share one cleanup, and the
+// process exits only after it.
+const cleanups: Array<() => Promise<unknown>> = []
+let cleaning: Promise<void> | undefined
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const fn of cleanups.splice(0).reverse()) {
+      try {
+        await fn()
+      } catch (err) {
+        console.error('cleanup failed:', err)
+      }
+    }
+  })()
+  return cleaning
+}
+let interrupted: NodeJS.Signals | undefined
+// Output piped into a pager or grep that goes away must not crash us before cleanup.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  // `on`, not `once`: testcontainers loads signal-exit, which re-raises a signal (and so
+  // kills the process mid-cleanup) when it finds no other listener left.
+  process.on(signal, () => {
+    if (interrupted) return console.error(`${signal}: still stopping the servers and the containers`)
+    interrupted = signal
+    console.error(`\n${signal}: stopping the servers and the containers`)
+    void cleanup().finally(() => process.exit(130))
+  })
+}
+
+function log(line: string) {
+  console.error(`[bench] ${line}`)
+}
+
+// ---- dependencies -----------------------------------------------------------------
+interface Deps {
+  databaseUrl: string
+  redisUrl: string
+  description: string
+}
+
+async function startDeps(): Promise<Deps> {
+  const { DATABASE_URL, REDIS_URL } = process.env
+  if (DATABASE_URL && REDIS_URL) {
+    return { databaseUrl: DATABASE_URL, redisUrl: REDIS_URL, description: 'DATABASE_URL and REDIS_URL from the environment' }
+  }
+  // Computed specifiers: Node runs the .ts files directly, while tsc types them from the sources.
+  const { images } = (await import(new URL('../test/helpers/images.ts', import.meta.url).href)) as typeof import('../test/helpers/images.js')
+  const { PostgreSqlContainer } = await import('@testcontainers/postgresql')
+  const { RedisContainer } = await import('@testcontainers/redis')
+  log(`starting containers: ${images.postgres}, ${images.redis}`)
+  const [pg, redis] = await Promise.allSettled([new PostgreSqlContainer(images.postgres).start(), new RedisContainer(images.redis).start()])
+  if (pg.status === 'fulfilled') cleanups.push(() => pg.value.stop())
+  if (redis.status === 'fulfilled') cleanups.push(() => redis.value.stop())
+  if (pg.status === 'rejected') throw pg.reason
+  if (redis.status === 'rejected') throw redis.reason
+  return {
+    databaseUrl: pg.value.getConnectionUri(),
+    redisUrl: `redis://${redis.value.getHost()}:${redis.value.getMappedPort(6379)}`,
+    description: `containers ${images.postgres} and ${images.redis} (testcontainers)`,
+  }
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer().listen(0, '127.0.0.1')
+  await once(srv, 'listening')
+  const { port } = srv.address() as { port: number }
+  srv.close()
+  await once(srv, 'close')
+  return port
+}
+
+/** The service's environment: production defaults, except what a benchmark must change. */
+function serviceEnv(deps: Deps, metricsPort: number): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    METRICS_PORT: String(metricsPort),
+    DATABASE_URL: deps.databaseUrl,
+    REDIS_URL: deps.redisUrl,
+    LOG_LEVEL: 'info',
+    READY_CACHE_TTL_MS: String(S.ttlMs),
+    // The benchmark saturates the event loop on purpose: with the default thresholds the
+    // business route would be shed (503) and /ready report "under pressure" (503), and
+    // the runs would time the rejection path. Limits that no sample reaches keep
+    // under-pressure's per-request hook in place, so its cost is measured.
+    MAX_EVENT_LOOP_UTILIZATION: '1',
+    MAX_EVENT_LOOP_DELAY_MS: '600000',
+  }
+}
+
+// ---- the servers under test ---------------------------------------------------------
+interface Server {
+  target: Target
+  child: ChildProcess
+  base: string
+  metricsBase?: string
+  stats(): Promise<{ cpuMicros: number; selectOne?: number }>
+}
+
+async function startTarget(target: Target, env: Record<string, string>): Promise<Server> {
+  const child = fork(fileURLToPath(new URL('./targets.ts', import.meta.url)), [target], {
+    env,
+    // The servers' logs are not the subject; their errors are.
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  })
+  cleanups.push(() => stopChild(child))
+  const ready = await new Promise<{ port: number; metricsPort?: number }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${target} not ready within 60 s`)), 60_000)
+    child.on('message', (msg: { type?: string; port?: number; metricsPort?: number }) => {
+      if (msg.type === 'ready' && typeof msg.port === 'number') {
+        clearTimeout(timer)
+        resolve({ port: msg.port, ...(msg.metricsPort ? { metricsPort: msg.metricsPort } : {}) })
+      }
+    })
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer)
+      reject(new Error(`${target} exited during startup (code ${code}, signal ${signal})`))
+    })
+  })
+  let waiting: ((stats: { cpuMicros: number; selectOne?: number }) => void) | undefined
+  child.on('message', (msg: { type?: string; cpuMicros?: number; selectOne?: number }) => {
+    if (msg.type === 'stats' && waiting) waiting(msg as { cpuMicros: number; selectOne?: number })
+  })
+  return {
+    target,
+    child,
+    base: `http://127.0.0.1:${ready.port}`,
+    ...(ready.metricsPort ? { metricsBase: `http://127.0.0.1:${ready.metricsPort}` } : {}),
+    stats: () =>
+      new Promise((resolve) => {
+        waiting = resolve
+        child.send({ type: 'stats' })
+      }),
+  }
+}
+
+async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM') {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill(signal)
+  const timeout = sleep(10_000).then(() => 'timeout' as const)
+  if ((await Promise.race([exited, timeout])) === 'timeout') {
+    child.kill('SIGKILL')
+    await exited
+  }
+}
+
+// ---- load -----------------------------------------------------------------------------
+interface Run {
+  rps: number
+  /** Milliseconds, from our own per-response timings (autocannon's histogram is whole ms). */
+  p99: number
+  requests: number
+  bad: number
+  /** Server CPU time per request, microseconds. */
+  cpu: number
+}
+
+async function load(url: string, connections: number, duration: number, latencies?: number[]) {
+  const instance = autocannon({ url, connections, pipelining: 1, duration })
+  if (latencies) instance.on('response', (_client, _status, _bytes, ms) => latencies.push(ms))
+  return instance
+}
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN
+  const sorted = Float64Array.from(values).sort()
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
+}
+
+async function measure(server: Server, path: string): Promise<Run> {
+  const latencies: number[] = []
+  const before = await server.stats()
+  const result = await load(`${server.base}${path}`, S.connections, S.duration, latencies)
+  const after = await server.stats()
+  return {
+    rps: result.requests.average,
+    p99: percentile(latencies, 0.99),
+    requests: result.requests.total,
+    bad: result.errors + result.timeouts + result.non2xx,
+    cpu: (after.cpuMicros - before.cpuMicros) / Math.max(1, result.requests.total),
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+
+// ---- start-up and shutdown of the real server (dist/server.js) -----------------------
+const serverEntry = fileURLToPath(new URL('../dist/server.js', import.meta.url))
+
+function spawnService(env: Record<string, string>) {
+  const child = spawn(process.execPath, [serverEntry], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+  cleanups.push(() => stopChild(child, 'SIGKILL'))
+  let out = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const listening = new Promise<string>((resolve, reject) => {
+    const check = () => {
+      const m = /"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/.exec(out)
+      if (m) {
+        child.stdout.off('data', check)
+        resolve(m[1]!)
+      }
+    }
+    child.stdout.on('data', check)
+    void exited.then((code) => reject(new Error(`server exited with ${code} before listening:\n${out}`)))
+  })
+  return { child, exited, listening, output: () => out }
+}
+
+/** Process start (spawn) to the first /ready 200, polled every 5 ms. */
+async function startupTime(deps: Deps): Promise<{ ms: number; readyLogMs: number }> {
+  const began = performance.now()
+  const svc = spawnService(serviceEnv(deps, await freePort()))
+  const base = await svc.listening
+  for (;;) {
+    const res = await fetch(`${base}/ready`).catch(() => undefined)
+    await res?.arrayBuffer()
+    if (res?.status === 200) break
+    if (performance.now() - began > 60_000) throw new Error(`not ready within 60 s:\n${svc.output()}`)
+    await sleep(5)
+  }
+  const ms = performance.now() - began
+  // The service's own view: msSinceBoot of its `lifecycle: ready` line (from process start).
+  const readyLine = svc.output().split('\n').find((l) => l.includes('"lifecycle":"ready"'))
+  const readyLogMs = readyLine ? (JSON.parse(readyLine) as { msSinceBoot: number }).msSinceBoot : NaN
+  await stopChild(svc.child, 'SIGKILL')
+  return { ms, readyLogMs }
+}
+
+/**
+ * SIGTERM with a request in flight: signal → drain (DRAIN_DELAY_MS) → the request completes
+ * → exit. Overhead: exit time minus the later of the drain's end and the response.
+ */
+async function shutdownTime(deps: Deps): Promise<{ totalMs: number; overheadMs: number; code: number | null }> {
+  const svc = spawnService({ ...serviceEnv(deps, await freePort()), DRAIN_DELAY_MS: String(S.drainMs), SHUTDOWN_TIMEOUT_MS: '30000' })
+  const base = await svc.listening
+  while ((await fetch(`${base}/ready`).then((r) => (void r.arrayBuffer(), r.status)).catch(() => 0)) !== 200) await sleep(20)
+  const requested = performance.now()
+  const response = fetch(`${base}/api/slow?ms=${S.requestMs}`).then(async (r) => {
+    await r.arrayBuffer()
+    if (r.status !== 200) throw new Error(`in-flight request answered ${r.status}`)
+    return performance.now()
+  })
+  // The request reaches the server before the signal does.
+  await sleep(Math.min(100, S.requestMs / 2))
+  const signalled = performance.now()
+  svc.child.kill('SIGTERM')
+  const code = await svc.exited
+  const exitedAt = performance.now()
+  const respondedAt = await response
+  void requested
+  return {
+    totalMs: exitedAt - signalled,
+    overheadMs: exitedAt - Math.max(signalled + S.drainMs, respondedAt),
+    code,
+  }
+}
+
+// ---- Postgres queries per TTL ---------------------------------------------------------
+async function readinessRounds(server: Server): Promise<number> {
+  if (!server.metricsBase) return NaN
+  const text = await (await fetch(`${server.metricsBase}/metrics`)).text()
+  const m = /^readiness_rounds_total (\d+)/m.exec(text)
+  return m ? Number(m[1]) : NaN
+}
+
+async function queryCount(server: Server) {
+  //  a) one burst of N at once, on an expired cache;
+  await sleep(S.ttlMs + 200)
+  let before = await server.stats()
+  let roundsBefore = await readinessRounds(server)
+  const burst = await Promise.all(
+    Array.from({ length: S.readyConcurrency }, async () => {
+      const res = await fetch(`${server.base}/ready`)
+      await res.arrayBuffer()
+      return res.status
+    }),
+  )
+  const burstQueries = (await server.stats()).selectOne! - before.selectOne!
+  const burstRounds = (await readinessRounds(server)) - roundsBefore
+  const burstOk = burst.filter((s) => s === 200).length
+  //  b) N connections hammering /ready for several TTL windows.
+  await sleep(S.ttlMs + 200)
+  before = await server.stats()
+  roundsBefore = await readinessRounds(server)
+  const sustained = await load(`${server.base}/ready`, S.readyConcurrency, S.readyDuration)
+  const sustainedQueries = (await server.stats()).selectOne! - before.selectOne!
+  const sustainedRounds = (await readinessRounds(server)) - roundsBefore
+  const windows = S.ttlMs > 0 ? (sustained.duration * 1000) / S.ttlMs : Infinity
+  // Allowed: one per started window, plus one for a window cut by the start or the end.
+  const allowed = S.ttlMs > 0 ? Math.ceil(windows) + 1 : Infinity
+  return {
+    burst: { n: burst.length, ok: burstOk, queries: burstQueries, rounds: burstRounds, pass: burstQueries <= 1 && burstOk === burst.length },
+    sustained: {
+      answered: sustained.requests.total,
+      ok: sustained['2xx'],
+      duration: sustained.duration,
+      queries: sustainedQueries,
+      rounds: sustainedRounds,
+      windows,
+      allowed,
+      pass: sustainedQueries <= allowed && sustained.errors + sustained.timeouts + sustained.non2xx === 0,
+    },
+  }
+}
+
+// ---- main -------------------------------------------------------------------------------
+async function main() {
+  const started = new Date()
+  const load0 = loadavg()
+  const needsDeps = cases.some((c) => c.target === 'template') || !skipLifecycle
+  const deps = needsDeps ? await startDeps() : undefined
+  if (deps) log(`dependencies: ${deps.description}`)
+
+  // Every server up at once, each in its own process; idle ones cost the others nothing.
+  const servers = new Map<Target, Server>()
+  for (const target of new Set(cases.map((c) => c.target))) {
+    const env = target === 'template' ? serviceEnv(deps!, await freePort()) : { PATH: process.env.PATH ?? '' }
+    servers.set(target, await startTarget(target, env))
+    log(`${target} up at ${servers.get(target)!.base}`)
+  }
+  for (const c of cases) {
+    const res = await fetch(`${servers.get(c.target)!.base}${c.path}`)
+    const body = await res.text()
+    if (res.status !== 200) throw new Error(`${c.label} answered ${res.status} before the benchmark: ${body}`)
+  }
+
+  // 1. Per request: warm up, then rounds with the order rotated, medians over rounds.
+  for (const c of cases) {
+    log(`warm-up ${c.label} (${S.warmup} s)`)
+    if (S.warmup > 0) await load(`${servers.get(c.target)!.base}${c.path}`, S.connections, S.warmup)
+  }
+  const runs = new Map<string, Run[]>(cases.map((c) => [c.id, []]))
+  for (let round = 0; round < S.rounds; round++) {
+    const order = cases.map((_, i) => cases[(i + round) % cases.length]!)
+    for (const c of order) {
+      const run = await measure(servers.get(c.target)!, c.path)
+      runs.get(c.id)!.push(run)
+      log(
+        `round ${round + 1}/${S.rounds} ${c.label}: ${run.cpu.toFixed(1)} µs CPU/req, ${fmt(run.rps)} req/s, p99 ${run.p99.toFixed(2)} ms${run.bad ? `, ${run.bad} errors/non-2xx` : ''}`,
+      )
+      await sleep(300)
+    }
+  }
+  const base = runs.get(BASELINE)!
+  const rows = cases.map((c) => {
+    const r = runs.get(c.id)!
+    // Ratios per round (each case against the baseline's run of the same round), then the median.
+    const ratio = median(r.map((run, i) => run.cpu / base[i]!.cpu))
+    const bad = r.reduce((sum, run) => sum + run.bad, 0)
+    return {
+      id: c.id,
+      label: c.label,
+      path: c.path,
+      cpu: median(r.map((run) => run.cpu)),
+      ratio,
+      rps: median(r.map((run) => run.rps)),
+      p99: median(r.map((run) => run.p99)),
+      bad,
+      limit: c.limit,
+      pass: c.limit === undefined ? undefined : ratio <= c.limit && bad === 0,
+      rounds: r,
+    }
+  })
+
+  // 2-3. Start-up and shutdown of the real server.
+  const startups: Array<{ ms: number; readyLogMs: number }> = []
+  const shutdowns: Array<{ totalMs: number; overheadMs: number; code: number | null }> = []
+  if (!skipLifecycle && deps) {
+    for (let i = 0; i < S.lifecycleRounds; i++) {
+      startups.push(await startupTime(deps))
+      log(`start-up ${i + 1}/${S.lifecycleRounds}: ${startups.at(-1)!.ms.toFixed(0)} ms to /ready 200`)
+    }
+    for (let i = 0; i < S.lifecycleRounds; i++) {
+      shutdowns.push(await shutdownTime(deps))
+      const s = shutdowns.at(-1)!
+      log(`shutdown ${i + 1}/${S.lifecycleRounds}: ${s.totalMs.toFixed(0)} ms, ${s.overheadMs.toFixed(0)} ms after drain and request, exit ${s.code}`)
+    }
+  }
+
+  // 4. Postgres queries per TTL.
+  const template = servers.get('template')
+  const queries = template ? await queryCount(template) : undefined
+
+  // ---- report -----------------------------------------------------------------------
+  const verdict = (pass: boolean | undefined) => (pass === undefined ? '' : pass ? 'PASS' : 'FAIL')
+  const load1 = loadavg()
+  const cpu = cpus()[0]?.model ?? 'unknown CPU'
+  const lines: string[] = []
+  lines.push('# Benchmark results', '')
+  lines.push(`Generated by \`npm run bench\` (bench/run.ts) on ${started.toISOString()}.`, '')
+  lines.push(
+    `- Node ${process.version}, ${process.platform}/${process.arch}, ${availableParallelism()} CPUs (${cpu}); load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start, ${load1.map((l) => l.toFixed(2)).join(' ')} at the end`,
+    ...(deps ? [`- Postgres and Redis: ${deps.description}`] : []),
+    `- Load: autocannon, ${S.connections} connections, pipelining 1; ${S.warmup} s warm-up per case, then ${S.rounds} rounds x ${S.duration} s per case, the order rotated each round; medians over rounds`,
+    '',
+  )
+  lines.push('## Per request', '')
+  lines.push('| server and route | server CPU µs/req | vs baseline (CPU) | target | result | req/s | p99 ms | errors + non-2xx |')
+  lines.push('|---|--:|--:|--:|---|--:|--:|--:|')
+  for (const r of rows) {
+    lines.push(
+      `| ${r.label} \`${r.path}\` | ${r.cpu.toFixed(1)} | ${r.ratio.toFixed(2)}x | ${r.limit === undefined ? '' : `<= ${r.limit.toFixed(2)}x`} | ${verdict(r.pass)} | ${fmt(r.rps)} | ${r.p99.toFixed(2)} | ${r.bad} |`,
+    )
+  }
+  lines.push(
+    '',
+    'CPU per request: the server process\'s user + system CPU time over a run divided by the requests it completed.',
+    'Ratios are the median of per-round ratios (each case against the baseline\'s run of the same round).',
+    '',
+    'Per round: server CPU µs/req, req/s, p99 ms.',
+    '',
+    `| case | ${Array.from({ length: S.rounds }, (_, i) => `round ${i + 1}`).join(' | ')} |`,
+    `|---|${Array.from({ length: S.rounds }, () => '--:').join('|')}|`,
+  )
+  for (const r of rows) {
+    lines.push(`| ${r.label} | ${r.rounds.map((run) => `${run.cpu.toFixed(1)}, ${fmt(run.rps)}, ${run.p99.toFixed(2)}`).join(' | ')} |`)
+  }
+  let lifecycle: { startupMs: number; readyLogMs: number; shutdownMs: number; overheadMs: number } | undefined
+  if (startups.length && shutdowns.length) {
+    lifecycle = {
+      startupMs: median(startups.map((s) => s.ms)),
+      readyLogMs: median(startups.map((s) => s.readyLogMs)),
+      shutdownMs: median(shutdowns.map((s) => s.totalMs)),
+      overheadMs: median(shutdowns.map((s) => s.overheadMs)),
+    }
+    const codes = shutdowns.map((s) => s.code)
+    lines.push('', '## Start-up and shutdown (dist/server.js, dependencies up)', '')
+    lines.push('| measure | median | runs | goal | result |', '|---|--:|---|--:|---|')
+    lines.push(
+      `| process start to first \`/ready\` 200 | ${fmt(lifecycle.startupMs)} ms | ${startups.map((s) => fmt(s.ms)).join(', ')} | < 1,000 ms | ${verdict(lifecycle.startupMs < 1000)} |`,
+      `| the same, by the service's \`lifecycle: ready\` log (msSinceBoot) | ${fmt(lifecycle.readyLogMs)} ms | ${startups.map((s) => fmt(s.readyLogMs)).join(', ')} | | |`,
+      `| SIGTERM to exit, ${S.requestMs} ms request in flight, DRAIN_DELAY_MS=${S.drainMs} | ${fmt(lifecycle.shutdownMs)} ms | ${shutdowns.map((s) => fmt(s.totalMs)).join(', ')} | | |`,
+      `| of which after the drain and the request | ${fmt(lifecycle.overheadMs)} ms | ${shutdowns.map((s) => fmt(s.overheadMs)).join(', ')} | < 100 ms | ${verdict(lifecycle.overheadMs < 100 && codes.every((c) => c === 0))} |`,
+    )
+    lines.push('', `Exit codes: ${codes.join(', ')}.`)
+  }
+  if (queries) {
+    lines.push('', '## Postgres queries caused by /ready', '')
+    lines.push(`Readiness \`SELECT 1\` queries counted at the app's pool, and rounds counted by \`readiness_rounds_total\`; cache TTL ${S.ttlMs} ms.`, '')
+    lines.push('| load | /ready answered (200) | `SELECT 1` queries | readiness rounds (metric) | TTL windows | queries per TTL | target | result |')
+    lines.push('|---|--:|--:|--:|--:|--:|---|---|')
+    const { burst, sustained } = queries
+    lines.push(
+      `| ${S.readyConcurrency} concurrent, one burst | ${burst.n} (${burst.ok}) | ${burst.queries} | ${burst.rounds} | 1 | ${burst.queries} | 1 | ${verdict(burst.pass)} |`,
+      `| ${S.readyConcurrency} connections, ${sustained.duration.toFixed(1)} s | ${fmt(sustained.answered)} (${fmt(sustained.ok)}) | ${sustained.queries} | ${sustained.rounds} | ${sustained.windows.toFixed(1)} | ${(sustained.queries / sustained.windows).toFixed(2)} | <= 1 (at most ${sustained.allowed} in all) | ${verdict(sustained.pass)} |`,
+    )
+  }
+  lines.push('')
+  const report = lines.join('\n')
+  const json = {
+    generated: started.toISOString(),
+    node: process.version,
+    cpus: availableParallelism(),
+    loadavg: { start: load0, end: load1 },
+    settings: S,
+    baseline: BASELINE,
+    rows: rows.map(({ rounds: _rounds, ...r }) => r),
+    lifecycle,
+    queries,
+  }
+  const { barChart } = (await import(new URL('./chart.ts', import.meta.url).href)) as typeof import('./chart.js')
+  await writeFile(new URL('./results.md', import.meta.url), report)
+  await writeFile(new URL('./results.json', import.meta.url), `${JSON.stringify(json, null, 2)}\n`)
+  await writeFile(new URL('./results.svg', import.meta.url), barChart(json))
+  console.log(`\n${report}`)
+  log('written to bench/results.md, bench/results.json and bench/results.svg')
+}
+
+try {
+  await main()
+} catch (err) {
+  // Interrupted: the signal handler exits once cleanup is done; its errors are noise.
+  if (!interrupted) {
+    process.exitCode = 1
+    console.error(err)
+  }
+} finally {
+  await cleanup()
+}

@@ -1,0 +1,258 @@
+// Prometheus metrics: what an operator watches, on a listener of its own.
+//  - The exposition is prom-client's (the ecosystem's client), on METRICS_PORT, never on
+//    the public port: metrics are not for the internet, and a scrape must not queue
+//    behind (or compete with) the public port's connections under load.
+//  - The listener starts before initialisation, so a slow start can be watched, and
+//    closes last, after the public server and the dependencies, so the drain itself can
+//    be scraped. It never holds the shutdown up: its connections are cut when it closes.
+//  - Per request, one histogram observation on the routes it measures, from a hook
+//    attached to those routes only. Everything else (readiness, lifecycle, pool, Redis,
+//    event loop) is read when Prometheus scrapes, so it costs nothing between scrapes.
+//  - Probe routes are not in the request histogram: they are the hottest routes of a pod
+//    (every kubelet period per replica, plus load balancers' health checks) and would
+//    swamp the latency of real traffic; their outcome is in the readiness and lifecycle
+//    metrics. A route opts out with `config: { metrics: false }`.
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest, HookHandlerDoneFunction, onResponseHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import type pg from 'pg'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { Redis } from 'ioredis'
+import { PHASES, type Lifecycle, type Phase } from './lifecycle.js'
+import type { Readiness } from './readiness.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The registry /metrics exposes. */
+    metrics: Registry
+  }
+}
+
+export interface MetricsOptions {
+  lifecycle: Lifecycle
+  readiness: Readiness
+  pool: pg.Pool
+  redis: Redis
+  /** SHUTDOWN_TIMEOUT_MS, exposed so an alert can compare a shutdown's progress with it. */
+  shutdownTimeoutMs: number
+}
+
+// From 1 ms: a template's trivial routes answer well under 5 ms, prom-client's first bucket.
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+// ioredis' connection states, in the order it goes through them.
+const REDIS_STATES = ['wait', 'connecting', 'connect', 'ready', 'reconnecting', 'close', 'end'] as const
+
+type Observer = { observe(value: number): void }
+
+export default fp<MetricsOptions>(
+  async (app, { lifecycle, readiness, pool, redis, shutdownTimeoutMs }) => {
+    const registry = new Registry()
+    app.decorate('metrics', registry)
+    const registers = [registry]
+
+    // Node process: CPU, memory, heap spaces, GC, event-loop delay, handles, file descriptors.
+    collectDefaultMetrics({ register: registry })
+    // Event-loop utilisation is not among prom-client's defaults. A counter of busy time:
+    // rate() of it is the utilisation over any window, whoever scrapes and however often.
+    new Counter({
+      name: 'nodejs_eventloop_active_seconds_total',
+      help: 'Time the event loop spent busy (not idle); rate() of it is the event-loop utilisation.',
+      registers,
+      collect() {
+        this.reset()
+        this.inc(performance.eventLoopUtilization().active / 1000)
+      },
+    })
+
+    // ---- HTTP -----------------------------------------------------------------------
+    const duration = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'Time from request start to the end of the response, by method, route pattern and status code (probe routes excluded).',
+      labelNames: ['method', 'route', 'status_code'] as const,
+      buckets: DURATION_BUCKETS,
+      registers,
+    })
+    const shed = new Counter({
+      name: 'http_requests_shed_total',
+      help: 'Requests answered 503 by load shedding (event-loop or memory pressure, @fastify/under-pressure).',
+      registers,
+    })
+    // Per route, the label set is known when the route is declared: each (method, status)
+    // child is resolved once, then a request costs two lookups and one observe.
+    app.addHook('onRoute', (route) => {
+      const config: { metrics?: boolean } = route.config ?? {}
+      if (config.metrics === false) return
+      const pattern = route.url
+      const byMethod = new Map<string, Observer[]>()
+      const observe: onResponseHookHandler = function (req: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
+        let byStatus = byMethod.get(req.method)
+        if (!byStatus) byMethod.set(req.method, (byStatus = []))
+        const status = reply.statusCode
+        // fastify times every reply already (from routing to 'finish'): no timer of our own.
+        ;(byStatus[status] ??= duration.labels(req.method, pattern, String(status))).observe(reply.elapsedTime / 1000)
+        done()
+      }
+      const existing = route.onResponse
+      route.onResponse = existing === undefined ? [observe] : [...(Array.isArray(existing) ? existing : [existing]), observe]
+    })
+    // onError hooks run on errors only: nothing per successful request.
+    app.addHook('onError', (_req, _reply, err: Error & { code?: string }, done) => {
+      if (err.code === 'FST_UNDER_PRESSURE') shed.inc()
+      done()
+    })
+
+    // ---- readiness (read at scrape time from the last report, never running a round) --
+    const labelsOf = (check: string, critical: boolean) => ({ check, critical: String(critical) })
+    new Gauge({
+      name: 'readiness_check_up',
+      help: 'Last result of each readiness check: 1 passed, 0 failed. critical="false": a failure leaves the pod ready (degraded).',
+      labelNames: ['check', 'critical'] as const,
+      registers,
+      collect() {
+        this.reset()
+        for (const [name, r] of Object.entries(readiness.last()?.checks ?? {})) this.set(labelsOf(name, r.critical), r.status === 'ok' ? 1 : 0)
+      },
+    })
+    new Gauge({
+      name: 'readiness_check_latency_seconds',
+      help: 'How long the last run of each readiness check took (bounded by READY_CHECK_TIMEOUT_MS).',
+      labelNames: ['check', 'critical'] as const,
+      registers,
+      collect() {
+        this.reset()
+        for (const [name, r] of Object.entries(readiness.last()?.checks ?? {})) this.set(labelsOf(name, r.critical), r.latencyMs / 1000)
+      },
+    })
+    // Counters mirroring readiness.stats: set to the running totals at scrape time.
+    const mirror = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset()
+          this.inc(read())
+        },
+      })
+    mirror('readiness_rounds_total', 'Rounds of readiness checks run (each runs every check once): at most one per READY_CACHE_TTL_MS, however many probes.', () => readiness.stats.rounds)
+    mirror('readiness_cache_hits_total', 'Readiness probes answered from the cached report, without running the checks.', () => readiness.stats.cacheHits)
+
+    // ---- lifecycle ----------------------------------------------------------------------
+    // Seconds spent in each phase: final for past phases, growing for the current one.
+    // At shutdown, draining is the drain delay and closing how long in-flight requests
+    // and the dependencies took to close.
+    // `starting` counts from process start (performance.now()'s origin), module loading included.
+    const spent = new Map<Phase, number>()
+    let since = 0
+    lifecycle.onChange(({ previous }) => {
+      const now = performance.now()
+      spent.set(previous, (spent.get(previous) ?? 0) + (now - since) / 1000)
+      since = now
+    })
+    new Gauge({
+      name: 'lifecycle_phase',
+      help: 'The process lifecycle phase: 1 for the current one (starting, ready, draining, closing, closed).',
+      labelNames: ['phase'] as const,
+      registers,
+      collect() {
+        for (const phase of PHASES) this.set({ phase }, lifecycle.phase === phase ? 1 : 0)
+      },
+    })
+    new Gauge({
+      name: 'lifecycle_phase_seconds',
+      help: 'Seconds spent in each lifecycle phase so far; at shutdown, how long the drain (draining) and the close (closing) took.',
+      labelNames: ['phase'] as const,
+      registers,
+      collect() {
+        this.reset()
+        for (const [phase, seconds] of spent) this.set({ phase }, seconds)
+        this.set({ phase: lifecycle.phase }, (spent.get(lifecycle.phase) ?? 0) + (performance.now() - since) / 1000)
+      },
+    })
+    new Gauge({
+      name: 'lifecycle_shutdown_timeout_seconds',
+      help: 'SHUTDOWN_TIMEOUT_MS: a shutdown still running past it exits 1 (draining + closing seconds approaching it is a shutdown about to hit its deadline).',
+      registers,
+    }).set(shutdownTimeoutMs / 1000)
+
+    // ---- dependencies ---------------------------------------------------------------------
+    const poolGauge = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read())
+        },
+      })
+    poolGauge('pg_pool_clients', 'Postgres connections open in the pool (idle and in use).', () => pool.totalCount)
+    poolGauge('pg_pool_idle_clients', 'Postgres connections open and idle in the pool.', () => pool.idleCount)
+    poolGauge('pg_pool_waiting_requests', 'Queries waiting for a pool connection (the pool is at PG_POOL_MAX).', () => pool.waitingCount)
+    poolGauge('pg_pool_max_clients', 'PG_POOL_MAX: the most connections the pool opens.', () => pool.options.max)
+    new Gauge({
+      name: 'redis_connection_state',
+      help: 'The Redis client connection state: 1 for the current one (ready is connected).',
+      labelNames: ['state'] as const,
+      registers,
+      collect() {
+        for (const state of REDIS_STATES) this.set({ state }, redis.status === state ? 1 : 0)
+      },
+    })
+  },
+  { name: 'metrics', dependencies: ['postgres', 'redis'] },
+)
+
+export interface MetricsServerOptions {
+  port: number
+  host: string
+  registry: Registry
+  log: FastifyBaseLogger
+}
+
+export interface MetricsServer {
+  port: number
+  /** Stops listening and cuts open scrapes: never a reason for a shutdown to wait. */
+  close(): Promise<void>
+}
+
+/**
+ * GET /metrics on a listener of its own (node:http: one route, no framework needed).
+ * Resolves once listening; rejects when the port cannot be bound.
+ */
+export async function startMetricsServer({ port, host, registry, log }: MetricsServerOptions): Promise<MetricsServer> {
+  const server: Server = createServer((req, res) => {
+    if (req.url?.split('?')[0] !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not Found: metrics are at GET /metrics\n')
+      return
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : text),
+      (err: unknown) => {
+        log.error({ err }, 'metrics: collection failed')
+        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('metrics collection failed\n')
+      },
+    )
+  })
+  // Scrapers keep their connection open between scrapes; idle ones must not outlive a
+  // scrape interval for nothing (Prometheus reconnects as needed).
+  server.keepAliveTimeout = 65_000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const bound = (server.address() as AddressInfo).port
+  log.info({ port: bound, host }, `metrics: listening at http://${host.includes(':') ? `[${host}]` : host}:${bound}/metrics`)
+  return {
+    port: bound,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
+  }
+}
