@@ -54,6 +54,10 @@ export default fp<MetricsOptions>(
 
     // Node process: CPU, memory, heap spaces, GC, event-loop delay, handles, file descriptors.
     collectDefaultMetrics({ register: registry })
+    // Three of them are gauges named *_total, a suffix PromQL users (and `promtool check
+    // metrics`) read as a counter; each is the sum of a per-type gauge kept here:
+    // sum(nodejs_active_handles) is the open handles.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name)
     // Event-loop utilisation is not among prom-client's defaults. A counter of busy time:
     // rate() of it is the utilisation over any window, whoever scrapes and however often.
     new Counter({

@@ -1,0 +1,316 @@
+// Metrics through the real registry, scraped from the real metrics listener, with fake
+// readiness checks standing in for Postgres and Redis (test/integration/metrics.test.ts
+// has the real dependencies and a real Prometheus). Each metric is made to change.
+import { execFile } from 'node:child_process'
+import { request as httpRequest, Agent } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { FastifyInstance } from 'fastify'
+import { afterEach, describe, expect, it } from 'vitest'
+import { buildApp } from '../../src/app.js'
+import { ConfigError, loadConfig } from '../../src/config.js'
+import { startMetricsServer, type MetricsServer } from '../../src/metrics.js'
+import type { Check } from '../../src/readiness.js'
+import { sample, samples } from '../helpers/metrics.js'
+
+// Nothing listens on port 1: the real plugins stay unconnected; the checks are fakes.
+const env = { DATABASE_URL: 'postgres://app:s3cret@127.0.0.1:1/app', REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'silent', READY_CACHE_TTL_MS: '0' }
+const ok = (name: string, critical?: boolean): Check => ({ name, critical, run: async () => {} })
+
+let app: FastifyInstance
+let server: MetricsServer | undefined
+async function build(checks: Check[], extraEnv: Record<string, string> = {}) {
+  app = await buildApp(loadConfig({ ...env, ...extraEnv }), { checks })
+  await app.ready()
+  if (app.hasDecorator('metrics')) server = await startMetricsServer({ port: 0, host: '127.0.0.1', registry: app.metrics, log: app.log })
+  return app
+}
+afterEach(async () => {
+  await server?.close()
+  server = undefined
+  await app?.close()
+})
+
+const get = (url: string, headers: Record<string, string> = {}) => app.inject({ method: 'GET', url, headers })
+async function scrape(): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${server!.port}/metrics`)
+  expect(res.status).toBe(200)
+  return res.text()
+}
+const until = async (what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 15_000) => {
+  const end = performance.now() + timeoutMs
+  while (!(await cond())) {
+    if (performance.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`)
+    await sleep(50)
+  }
+}
+
+describe('the metrics listener', () => {
+  it('serves GET and HEAD /metrics in the Prometheus text format, 404 for anything else; the public port has no /metrics', async () => {
+    await build([ok('postgres'), ok('redis', false)])
+    const res = await fetch(`http://127.0.0.1:${server!.port}/metrics`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8')
+    expect(res.headers.get('cache-control')).toBe('no-store')
+    expect(await res.text()).toMatch(/^# HELP /m)
+    const head = await fetch(`http://127.0.0.1:${server!.port}/metrics`, { method: 'HEAD' })
+    expect(head.status).toBe(200)
+    expect((await fetch(`http://127.0.0.1:${server!.port}/`)).status).toBe(404)
+    expect((await fetch(`http://127.0.0.1:${server!.port}/health`)).status).toBe(404)
+    expect((await fetch(`http://127.0.0.1:${server!.port}/metrics`, { method: 'POST' })).status).toBe(404)
+    // Never on the public port.
+    expect((await get('/metrics')).statusCode).toBe(404)
+  })
+
+  it('close() cuts open scrape connections at once: it never holds a shutdown up', async () => {
+    await build([ok('postgres'), ok('redis', false)])
+    const agent = new Agent({ keepAlive: true })
+    const status = await new Promise<number>((resolve, reject) =>
+      httpRequest({ host: '127.0.0.1', port: server!.port, path: '/metrics', agent }, (res) => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode ?? 0))
+      })
+        .on('error', reject)
+        .end(),
+    )
+    expect(status).toBe(200)
+    // A keep-alive connection is open (as Prometheus keeps one between scrapes).
+    const open = Object.values(agent.freeSockets).flat()
+    expect(open.length).toBe(1)
+    const closed = new Promise((resolve) => open[0]!.once('close', resolve))
+    const started = performance.now()
+    await server!.close()
+    await closed
+    // Well under the server's 65 s keep-alive timeout, which close() alone would wait for.
+    expect(performance.now() - started).toBeLessThan(2000)
+    server = undefined
+    agent.destroy()
+  })
+
+  it('METRICS_PORT=0: no registry, no per-request hook, no listener to start', async () => {
+    await build([ok('postgres'), ok('redis', false)], { METRICS_PORT: '0' })
+    expect(app.hasDecorator('metrics')).toBe(false)
+    expect(server).toBeUndefined()
+    expect((await get('/api/slow?ms=0')).statusCode).toBe(200)
+  })
+})
+
+describe('HTTP requests', () => {
+  it('times business requests by method, route pattern and status code, never the raw URL', async () => {
+    await build([ok('postgres'), ok('redis', false)])
+    const count = (text: string, route: string, status: string) =>
+      sample(text, 'http_request_duration_seconds_count', { method: 'GET', route, status_code: status }) ?? 0
+    const before = await scrape()
+    expect(count(before, '/api/slow', '200')).toBe(0)
+    expect((await get('/api/slow?ms=0')).statusCode).toBe(200)
+    expect((await get('/api/slow?ms=20&token=secret-1')).statusCode).toBe(200)
+    expect((await get('/api/items/abc')).statusCode).toBe(400)
+    // Postgres unreachable (port 1): a dependency failure, 503.
+    expect((await get('/api/items/12345')).statusCode).toBe(503)
+    const after = await scrape()
+    expect(count(after, '/api/slow', '200')).toBe(2)
+    expect(count(after, '/api/items/:id', '400')).toBe(1)
+    expect(count(after, '/api/items/:id', '503')).toBe(1)
+    // The 20 ms request is in the buckets above 10 ms, the 0 ms one below.
+    expect(sample(after, 'http_request_duration_seconds_bucket', { method: 'GET', route: '/api/slow', status_code: '200', le: '0.01' })).toBe(1)
+    expect(sample(after, 'http_request_duration_seconds_sum', { method: 'GET', route: '/api/slow', status_code: '200' })).toBeGreaterThanOrEqual(0.02)
+    // Pattern, not URL: no id, no query string, no secret in any label.
+    const routes = new Set(samples(after, 'http_request_duration_seconds_count').map((s) => s.labels.route))
+    expect([...routes].sort()).toEqual(['/api/items/:id', '/api/slow'])
+    expect(after).not.toMatch(/abc|12345|secret-1|\?/)
+  })
+
+  it('probe routes are not timed (the hottest routes would swamp real traffic)', async () => {
+    await build([ok('postgres'), ok('redis', false)])
+    app.lifecycle.enter('ready')
+    for (let i = 0; i < 5; i++) for (const path of ['/health', '/ready', '/startup']) expect((await get(path)).statusCode).toBe(200)
+    expect((await get('/api/slow?ms=0')).statusCode).toBe(200)
+    const routes = samples(await scrape(), 'http_request_duration_seconds_count').map((s) => s.labels.route)
+    expect(routes).toEqual(['/api/slow'])
+  })
+
+  it('counts requests shed under pressure; probes are neither shed nor counted', async () => {
+    // A 1-byte heap limit puts the process under pressure at every sample (one a second).
+    await build([ok('postgres'), ok('redis', false)], { MAX_HEAP_USED_BYTES: '1' })
+    app.lifecycle.enter('ready')
+    expect(sample(await scrape(), 'http_requests_shed_total')).toBe(0)
+    await until('first pressured sample', () => app.isUnderPressure())
+    const shed = await get('/api/slow?ms=0')
+    expect(shed.statusCode).toBe(503)
+    // The request id survives shedding (set on arrival).
+    expect(shed.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
+    expect((await get('/api/slow?ms=0')).statusCode).toBe(503)
+    expect((await get('/health')).statusCode).toBe(200)
+    const text = await scrape()
+    expect(sample(text, 'http_requests_shed_total')).toBe(2)
+    expect(sample(text, 'http_request_duration_seconds_count', { method: 'GET', route: '/api/slow', status_code: '503' })).toBe(2)
+  })
+
+  it('a 404 still carries the request id', async () => {
+    await build([ok('postgres'), ok('redis', false)])
+    const res = await get('/nope', { 'x-request-id': 'abc-404' })
+    expect(res.statusCode).toBe(404)
+    expect(res.headers['x-request-id']).toBe('abc-404')
+  })
+})
+
+describe('readiness', () => {
+  it('per check: up, latency of the last run and critical; rounds run and cache hits; a scrape never runs a round', async () => {
+    let postgresUp = true
+    const postgres: Check = {
+      name: 'postgres',
+      run: async () => {
+        await sleep(30)
+        if (!postgresUp) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })
+      },
+    }
+    await build([postgres, ok('redis', false)], { READY_CACHE_TTL_MS: '300' })
+    app.lifecycle.enter('ready')
+    // No report yet: no per-check series (nothing is known), zero rounds.
+    let text = await scrape()
+    expect(samples(text, 'readiness_check_up')).toEqual([])
+    expect(sample(text, 'readiness_rounds_total')).toBe(0)
+
+    expect((await get('/ready')).statusCode).toBe(200)
+    for (let i = 0; i < 3; i++) expect((await get('/ready')).statusCode).toBe(200)
+    text = await scrape()
+    expect(sample(text, 'readiness_check_up', { check: 'postgres', critical: 'true' })).toBe(1)
+    expect(sample(text, 'readiness_check_up', { check: 'redis', critical: 'false' })).toBe(1)
+    expect(sample(text, 'readiness_check_latency_seconds', { check: 'postgres', critical: 'true' })).toBeGreaterThanOrEqual(0.025)
+    expect(sample(text, 'readiness_rounds_total')).toBe(1)
+    expect(sample(text, 'readiness_cache_hits_total')).toBe(3)
+
+    postgresUp = false
+    await sleep(350)
+    // Scrapes alone run nothing: the report stays the last one the probes caused.
+    for (let i = 0; i < 3; i++) text = await scrape()
+    expect(sample(text, 'readiness_rounds_total')).toBe(1)
+    expect(sample(text, 'readiness_check_up', { check: 'postgres', critical: 'true' })).toBe(1)
+    expect((await get('/ready')).statusCode).toBe(503)
+    text = await scrape()
+    expect(sample(text, 'readiness_check_up', { check: 'postgres', critical: 'true' })).toBe(0)
+    expect(sample(text, 'readiness_rounds_total')).toBe(2)
+
+    postgresUp = true
+    await sleep(350)
+    expect((await get('/ready')).statusCode).toBe(200)
+    expect(sample(await scrape(), 'readiness_check_up', { check: 'postgres', critical: 'true' })).toBe(1)
+  })
+
+  it('a failing non-critical check is down with critical="false"', async () => {
+    await build([ok('postgres'), { name: 'redis', critical: false, run: () => Promise.reject(new Error('NOAUTH')) }])
+    app.lifecycle.enter('ready')
+    expect((await get('/ready')).statusCode).toBe(200)
+    const text = await scrape()
+    expect(sample(text, 'readiness_check_up', { check: 'redis', critical: 'false' })).toBe(0)
+    expect(sample(text, 'readiness_check_up', { check: 'postgres', critical: 'true' })).toBe(1)
+  })
+})
+
+describe('lifecycle', () => {
+  it('the current phase, and seconds spent in each: the drain and the close measured at shutdown', async () => {
+    await build([ok('postgres'), ok('redis', false)], { SHUTDOWN_TIMEOUT_MS: '12000', DRAIN_DELAY_MS: '100' })
+    const phase = (text: string) => samples(text, 'lifecycle_phase').filter((s) => s.value === 1).map((s) => s.labels.phase)
+    const seconds = (text: string, p: string) => sample(text, 'lifecycle_phase_seconds', { phase: p })
+    let text = await scrape()
+    expect(phase(text)).toEqual(['starting'])
+    expect(sample(text, 'lifecycle_shutdown_timeout_seconds')).toBe(12)
+    // `starting` counts from process start: module loading included.
+    expect(seconds(text, 'starting')).toBeGreaterThan(0)
+
+    app.lifecycle.enter('ready')
+    text = await scrape()
+    expect(phase(text)).toEqual(['ready'])
+    const started = seconds(text, 'starting')!
+    await sleep(20)
+    expect(seconds(await scrape(), 'starting')).toBe(started)
+
+    app.lifecycle.enter('draining')
+    await sleep(120)
+    text = await scrape()
+    expect(phase(text)).toEqual(['draining'])
+    expect(seconds(text, 'draining')).toBeGreaterThanOrEqual(0.1)
+
+    app.lifecycle.enter('closing')
+    text = await scrape()
+    expect(phase(text)).toEqual(['closing'])
+    const drained = seconds(text, 'draining')!
+    await sleep(60)
+    text = await scrape()
+    expect(seconds(text, 'draining')).toBe(drained)
+    expect(seconds(text, 'closing')).toBeGreaterThanOrEqual(0.05)
+  })
+})
+
+describe('dependencies and the process', () => {
+  it('Postgres pool and Redis client state (before connecting: an empty pool, Redis waiting)', async () => {
+    await build([ok('postgres'), ok('redis', false)], { PG_POOL_MAX: '7' })
+    const text = await scrape()
+    expect(sample(text, 'pg_pool_max_clients')).toBe(7)
+    expect(sample(text, 'pg_pool_clients')).toBe(0)
+    expect(sample(text, 'pg_pool_idle_clients')).toBe(0)
+    expect(sample(text, 'pg_pool_waiting_requests')).toBe(0)
+    expect(samples(text, 'redis_connection_state').filter((s) => s.value === 1).map((s) => s.labels.state)).toEqual(['wait'])
+  })
+
+  it('Node process metrics: CPU, heap, GC, event-loop delay and utilisation, handles', async () => {
+    await build([ok('postgres'), ok('redis', false)])
+    const first = await scrape()
+    // Busy for a while: CPU and event-loop busy time grow, garbage gets collected.
+    const until = performance.now() + 150
+    let junk: unknown[] = []
+    while (performance.now() < until) junk = [...junk.slice(-1000), { a: Math.random() }, new Array(64).fill(0)]
+    await sleep(50)
+    const second = await scrape()
+    expect(junk.length).toBeGreaterThan(0)
+    expect(sample(second, 'process_cpu_seconds_total')!).toBeGreaterThan(sample(first, 'process_cpu_seconds_total')!)
+    expect(sample(second, 'nodejs_eventloop_active_seconds_total')! - sample(first, 'nodejs_eventloop_active_seconds_total')!).toBeGreaterThanOrEqual(0.1)
+    expect(sample(second, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0)
+    expect(samples(second, 'nodejs_gc_duration_seconds_count').reduce((n, s) => n + s.value, 0)).toBeGreaterThan(0)
+    expect(sample(second, 'nodejs_eventloop_lag_p99_seconds')).toBeGreaterThanOrEqual(0)
+    // The metrics listener itself is an open handle.
+    expect(samples(second, 'nodejs_active_handles').reduce((n, s) => n + s.value, 0)).toBeGreaterThan(0)
+  })
+
+  it('promtool check metrics finds no problems in the exposition', async () => {
+    await build([ok('postgres'), ok('redis', false)], { MAX_HEAP_USED_BYTES: '1' })
+    app.lifecycle.enter('ready')
+    await get('/ready')
+    await get('/api/slow?ms=0')
+    await until('first pressured sample', () => app.isUnderPressure())
+    await get('/api/slow?ms=0')
+    const text = await scrape()
+    const { code, output } = await promtool(['check', 'metrics'], text)
+    expect(output).toBe('')
+    expect(code).toBe(0)
+  })
+})
+
+describe('METRICS_PORT', () => {
+  const config = (extra: Record<string, string>) => loadConfig({ ...env, ...extra })
+  it('defaults to 9464; 0 turns metrics off', () => {
+    expect(config({}).metricsPort).toBe(9464)
+    expect(config({ METRICS_PORT: '0' }).metricsPort).toBe(0)
+    expect(config({ METRICS_PORT: '9100' }).metricsPort).toBe(9100)
+  })
+  it.each(['abc', '-1', '65536', '9464.5'])('rejects %s naming the variable', (value) => {
+    expect(() => config({ METRICS_PORT: value })).toThrow(ConfigError)
+    expect(() => config({ METRICS_PORT: value })).toThrow(/^METRICS_PORT=/)
+  })
+  it('must differ from PORT (metrics stay off the public port)', () => {
+    expect(() => config({ PORT: '8000', METRICS_PORT: '8000' })).toThrow(/METRICS_PORT=8000: must differ from PORT/)
+    expect(config({ PORT: '0', METRICS_PORT: '0' }).metricsPort).toBe(0)
+  })
+})
+
+function promtool(args: string[], input: string): Promise<{ code: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('promtool', args, { timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+        reject(new Error('promtool is not on PATH: ../shared/ci/workstation.sh installs it (source its env output), or install Prometheus\'s promtool'))
+        return
+      }
+      resolve({ code: err ? Number(err.code ?? 1) : 0, output: `${stdout}${stderr}`.trim() })
+    })
+    child.stdin?.end(input)
+  })
+}
