@@ -20,6 +20,8 @@ export interface ServerProcess {
   child: ChildProcess
   port: number
   url: string
+  /** The metrics listener (METRICS_PORT: a free port unless the test sets it). */
+  metricsUrl: string
   /** Parsed JSON log lines so far (stdout). */
   logs: LogLine[]
   /** Raw stdout + stderr so far. */
@@ -49,8 +51,10 @@ export interface StartOptions {
 
 export async function startServer(env: Record<string, string>, { waitFor = 'startup', nodeArgs = [] }: StartOptions = {}): Promise<ServerProcess> {
   const port = await freePort()
+  // Metrics are on by default (METRICS_PORT=9464): a free port, so servers can run side by side.
+  const metricsPort = env.METRICS_PORT ?? String(await freePort())
   const child = spawn(process.execPath, [...nodeArgs, serverEntry], {
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', METRICS_PORT: metricsPort, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let raw = ''
@@ -87,6 +91,7 @@ export async function startServer(env: Record<string, string>, { waitFor = 'star
     child,
     port,
     url,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     logs,
     output: () => raw,
     exited,
