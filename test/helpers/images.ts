@@ -5,4 +5,5 @@ export const images = {
   redis: process.env.REDIS_IMAGE ?? 'redis:7-alpine',
   toxiproxy: process.env.TOXIPROXY_IMAGE ?? 'ghcr.io/shopify/toxiproxy:2.12.0',
   node: process.env.NODE_IMAGE ?? 'node:24-bookworm-slim',
+  prometheus: process.env.PROMETHEUS_IMAGE ?? 'prom/prometheus:v3.5.0',
 } as const

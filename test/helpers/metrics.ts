@@ -1,4 +1,7 @@
-// Reads samples out of a Prometheus text exposition (the metrics tests' scrapes).
+// Reads samples out of a Prometheus text exposition (the metrics tests' scrapes), and
+// runs promtool (Prometheus' own checker) on it.
+import { execFile } from 'node:child_process'
+
 export interface Sample {
   name: string
   labels: Record<string, string>
@@ -27,4 +30,18 @@ export function sample(text: string, name: string, labels: Record<string, string
   const found = samples(text, name).filter((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))
   if (found.length > 1) throw new Error(`${name}${JSON.stringify(labels)} matches ${found.length} samples`)
   return found[0]?.value
+}
+
+/** Runs promtool with `input` on stdin; fails (never skips) when promtool is missing. */
+export function promtool(args: string[], input = ''): Promise<{ code: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('promtool', args, { timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+        reject(new Error("promtool is not on PATH: ../shared/ci/workstation.sh installs it (source its env output), or install Prometheus' promtool"))
+        return
+      }
+      resolve({ code: err ? Number(err.code ?? 1) : 0, output: `${stdout}${stderr}`.trim() })
+    })
+    child.stdin?.end(input)
+  })
 }

@@ -1,7 +1,6 @@
 // Metrics through the real registry, scraped from the real metrics listener, with fake
 // readiness checks standing in for Postgres and Redis (test/integration/metrics.test.ts
 // has the real dependencies and a real Prometheus). Each metric is made to change.
-import { execFile } from 'node:child_process'
 import { request as httpRequest, Agent } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
@@ -10,7 +9,7 @@ import { buildApp } from '../../src/app.js'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { startMetricsServer, type MetricsServer } from '../../src/metrics.js'
 import type { Check } from '../../src/readiness.js'
-import { sample, samples } from '../helpers/metrics.js'
+import { promtool, sample, samples } from '../helpers/metrics.js'
 
 // Nothing listens on port 1: the real plugins stay unconnected; the checks are fakes.
 const env = { DATABASE_URL: 'postgres://app:s3cret@127.0.0.1:1/app', REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'silent', READY_CACHE_TTL_MS: '0' }
@@ -301,16 +300,3 @@ describe('METRICS_PORT', () => {
     expect(config({ PORT: '0', METRICS_PORT: '0' }).metricsPort).toBe(0)
   })
 })
-
-function promtool(args: string[], input: string): Promise<{ code: number; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = execFile('promtool', args, { timeout: 30_000 }, (err, stdout, stderr) => {
-      if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
-        reject(new Error('promtool is not on PATH: ../shared/ci/workstation.sh installs it (source its env output), or install Prometheus\'s promtool'))
-        return
-      }
-      resolve({ code: err ? Number(err.code ?? 1) : 0, output: `${stdout}${stderr}`.trim() })
-    })
-    child.stdin?.end(input)
-  })
-}
