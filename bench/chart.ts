@@ -33,8 +33,8 @@ const num = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFracti
 export function barChart(input: ChartInput): string {
   const { rows } = input
   const base = rows.find((r) => r.id === input.baseline)
-  const W = 860
-  const LABEL = 250
+  const W = 900
+  const LABEL = 280
   const BAR = 330
   const ROW = 30
   const TOP = 64

@@ -65,12 +65,12 @@ const BASELINE = 'fastify-logger'
 const CASES: Case[] = [
   { id: 'fastify-bare', label: 'bare Fastify, no logger', target: 'fastify-bare', path: '/health' },
   { id: BASELINE, label: 'bare Fastify + pino (baseline)', target: 'fastify-logger', path: '/health' },
-  { id: 'lightship', label: 'lightship /health', target: 'lightship', path: '/health' },
-  { id: 'terminus', label: '@godaddy/terminus /health', target: 'terminus', path: '/health' },
-  { id: 'close-with-grace', label: 'close-with-grace /health', target: 'close-with-grace', path: '/health' },
-  { id: 'template-health', label: 'template /health', target: 'template', path: '/health', limit: 1.1 },
-  { id: 'template-ready', label: 'template /ready', target: 'template', path: '/ready', limit: 1.2 },
-  { id: 'template-hello', label: 'template business route', target: 'template', path: '/hello', limit: 1.15 },
+  { id: 'lightship', label: 'lightship', target: 'lightship', path: '/health' },
+  { id: 'terminus', label: '@godaddy/terminus', target: 'terminus', path: '/health' },
+  { id: 'close-with-grace', label: 'close-with-grace', target: 'close-with-grace', path: '/health' },
+  { id: 'template-health', label: 'template', target: 'template', path: '/health', limit: 1.1 },
+  { id: 'template-ready', label: 'template', target: 'template', path: '/ready', limit: 1.2 },
+  { id: 'template-hello', label: 'template, business route', target: 'template', path: '/hello', limit: 1.15 },
 ]
 // BENCH_CASES=template-health,fastify-logger runs a subset (the baseline is always in).
 const only = process.env.BENCH_CASES?.split(',').map((s) => s.trim()).filter(Boolean)
@@ -484,11 +484,11 @@ async function main() {
     '',
   )
   lines.push('## Per request', '')
-  lines.push('| server and route | server CPU µs/req | vs baseline (CPU) | target | result | req/s | p99 ms | errors + non-2xx |')
-  lines.push('|---|--:|--:|--:|---|--:|--:|--:|')
+  lines.push('| server | route | server CPU µs/req | vs baseline (CPU) | target | result | req/s | p99 ms | errors + non-2xx |')
+  lines.push('|---|---|--:|--:|--:|---|--:|--:|--:|')
   for (const r of rows) {
     lines.push(
-      `| ${r.label} \`${r.path}\` | ${r.cpu.toFixed(1)} | ${r.ratio.toFixed(2)}x | ${r.limit === undefined ? '' : `<= ${r.limit.toFixed(2)}x`} | ${verdict(r.pass)} | ${fmt(r.rps)} | ${r.p99.toFixed(2)} | ${r.bad} |`,
+      `| ${r.label} | \`${r.path}\` | ${r.cpu.toFixed(1)} | ${r.ratio.toFixed(2)}x | ${r.limit === undefined ? '' : `<= ${r.limit.toFixed(2)}x`} | ${verdict(r.pass)} | ${fmt(r.rps)} | ${r.p99.toFixed(2)} | ${r.bad} |`,
     )
   }
   lines.push(
@@ -502,7 +502,7 @@ async function main() {
     `|---|${Array.from({ length: S.rounds }, () => '--:').join('|')}|`,
   )
   for (const r of rows) {
-    lines.push(`| ${r.label} | ${r.rounds.map((run) => `${run.cpu.toFixed(1)}, ${fmt(run.rps)}, ${run.p99.toFixed(2)}`).join(' | ')} |`)
+    lines.push(`| ${r.label} \`${r.path}\` | ${r.rounds.map((run) => `${run.cpu.toFixed(1)}, ${fmt(run.rps)}, ${run.p99.toFixed(2)}`).join(' | ')} |`)
   }
   let lifecycle: { startupMs: number; readyLogMs: number; shutdownMs: number; overheadMs: number } | undefined
   if (startups.length && shutdowns.length) {

@@ -21,7 +21,7 @@ import type pg from 'pg'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Redis } from 'ioredis'
 import { PHASES, type Lifecycle, type Phase } from './lifecycle.js'
-import type { Readiness } from './readiness.js'
+import type { CheckResult, Readiness } from './readiness.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -108,27 +108,23 @@ export default fp<MetricsOptions>(
     })
 
     // ---- readiness (read at scrape time from the last report, never running a round) --
-    const labelsOf = (check: string, critical: boolean) => ({ check, critical: String(critical) })
-    new Gauge({
-      name: 'readiness_check_up',
-      help: 'Last result of each readiness check: 1 passed, 0 failed. critical="false": a failure leaves the pod ready (degraded).',
-      labelNames: ['check', 'critical'] as const,
-      registers,
-      collect() {
-        this.reset()
-        for (const [name, r] of Object.entries(readiness.last()?.checks ?? {})) this.set(labelsOf(name, r.critical), r.status === 'ok' ? 1 : 0)
-      },
-    })
-    new Gauge({
-      name: 'readiness_check_latency_seconds',
-      help: 'How long the last run of each readiness check took (bounded by READY_CHECK_TIMEOUT_MS).',
-      labelNames: ['check', 'critical'] as const,
-      registers,
-      collect() {
-        this.reset()
-        for (const [name, r] of Object.entries(readiness.last()?.checks ?? {})) this.set(labelsOf(name, r.critical), r.latencyMs / 1000)
-      },
-    })
+    const checkGauge = (name: string, help: string, value: (result: CheckResult) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['check', 'critical'] as const,
+        registers,
+        collect() {
+          this.reset()
+          for (const [check, r] of Object.entries(readiness.last()?.checks ?? {})) this.set({ check, critical: String(r.critical) }, value(r))
+        },
+      })
+    checkGauge(
+      'readiness_check_up',
+      'Last result of each readiness check: 1 passed, 0 failed. critical="false": a failure leaves the pod ready (degraded).',
+      (r) => (r.status === 'ok' ? 1 : 0),
+    )
+    checkGauge('readiness_check_latency_seconds', 'How long the last run of each readiness check took (bounded by READY_CHECK_TIMEOUT_MS).', (r) => r.latencyMs / 1000)
     // Counters mirroring readiness.stats: set to the running totals at scrape time.
     const mirror = (name: string, help: string, read: () => number) =>
       new Counter({
@@ -155,15 +151,19 @@ export default fp<MetricsOptions>(
       spent.set(previous, (spent.get(previous) ?? 0) + (now - since) / 1000)
       since = now
     })
-    new Gauge({
-      name: 'lifecycle_phase',
-      help: 'The process lifecycle phase: 1 for the current one (starting, ready, draining, closing, closed).',
-      labelNames: ['phase'] as const,
-      registers,
-      collect() {
-        for (const phase of PHASES) this.set({ phase }, lifecycle.phase === phase ? 1 : 0)
-      },
-    })
+    // A state as one series per possible value, 1 for the current one: the usual encoding,
+    // so `lifecycle_phase{phase="ready"} == 0` and friends need no string matching.
+    const stateGauge = (name: string, help: string, label: string, states: readonly string[], current: () => string) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: [label],
+        registers,
+        collect() {
+          for (const state of states) this.set({ [label]: state }, current() === state ? 1 : 0)
+        },
+      })
+    stateGauge('lifecycle_phase', 'The process lifecycle phase: 1 for the current one (starting, ready, draining, closing, closed).', 'phase', PHASES, () => lifecycle.phase)
     new Gauge({
       name: 'lifecycle_phase_seconds',
       help: 'Seconds spent in each lifecycle phase so far; at shutdown, how long the drain (draining) and the close (closing) took.',
@@ -195,15 +195,7 @@ export default fp<MetricsOptions>(
     poolGauge('pg_pool_idle_clients', 'Postgres connections open and idle in the pool.', () => pool.idleCount)
     poolGauge('pg_pool_waiting_requests', 'Queries waiting for a pool connection (the pool is at PG_POOL_MAX).', () => pool.waitingCount)
     poolGauge('pg_pool_max_clients', 'PG_POOL_MAX: the most connections the pool opens.', () => pool.options.max)
-    new Gauge({
-      name: 'redis_connection_state',
-      help: 'The Redis client connection state: 1 for the current one (ready is connected).',
-      labelNames: ['state'] as const,
-      registers,
-      collect() {
-        for (const state of REDIS_STATES) this.set({ state }, redis.status === state ? 1 : 0)
-      },
-    })
+    stateGauge('redis_connection_state', 'The Redis client connection state: 1 for the current one (ready is connected).', 'state', REDIS_STATES, () => redis.status)
   },
   { name: 'metrics', dependencies: ['postgres', 'redis'] },
 )
