@@ -12,7 +12,7 @@ const b64 = (s: string) => Buffer.from(s).toString('base64')
 
 const chartValues = parse(readFileSync(defaultValues, 'utf8')) as {
   terminationGracePeriodSeconds: number
-  termination: { drainSeconds: number; closeTimeoutSeconds: number; safetyMarginSeconds: number }
+  termination: { drainSeconds: number; appDrainSeconds: number; closeTimeoutSeconds: number; safetyMarginSeconds: number }
 }
 
 describe('default values', () => {
@@ -91,20 +91,26 @@ describe('default values', () => {
   })
 
   it('sleeps in preStop with the native sleep action on Kubernetes >= 1.30', () => {
-    expect(container.lifecycle).toEqual({ preStop: { sleep: { seconds: 10 } } })
+    // drainSeconds 10, of which the app drains the last appDrainSeconds (2) itself.
+    expect(container.lifecycle).toEqual({ preStop: { sleep: { seconds: 8 } } })
   })
 
   it('derives DRAIN_DELAY_MS and SHUTDOWN_TIMEOUT_MS from the termination values (preStop mode)', () => {
     const config = getOne<ConfigMap>(objects, 'ConfigMap')
-    const { drainSeconds, closeTimeoutSeconds, safetyMarginSeconds } = chartValues.termination
+    const { drainSeconds, appDrainSeconds, closeTimeoutSeconds, safetyMarginSeconds } = chartValues.termination
     const grace = deployment.spec.template.spec.terminationGracePeriodSeconds
     expect(grace).toBe(chartValues.terminationGracePeriodSeconds)
-    // The preStop sleep covers the drain, so the app must not drain a second time.
-    expect(container.lifecycle?.preStop?.sleep?.seconds).toBe(drainSeconds)
-    expect(config.data.DRAIN_DELAY_MS).toBe('0')
-    expect(config.data.SHUTDOWN_TIMEOUT_MS).toBe(String(closeTimeoutSeconds * 1000))
+    expect(appDrainSeconds).toBeGreaterThan(0)
+    // The drain is split, not doubled: the kubelet sleeps the first part, the app drains the
+    // rest itself (answering `Connection: close`, so keep-alive clients are not reset at SIGTERM).
+    const preStop = container.lifecycle?.preStop?.sleep?.seconds ?? NaN
+    expect(preStop).toBe(drainSeconds - appDrainSeconds)
+    expect(config.data.DRAIN_DELAY_MS).toBe(String(appDrainSeconds * 1000))
+    expect(preStop + Number(config.data.DRAIN_DELAY_MS) / 1000).toBe(drainSeconds)
+    // The app's deadline counts from SIGTERM and includes its own drain.
+    expect(config.data.SHUTDOWN_TIMEOUT_MS).toBe(String((appDrainSeconds + closeTimeoutSeconds) * 1000))
     // preStop + app deadline + margin fit before SIGKILL.
-    expect(drainSeconds + Number(config.data.SHUTDOWN_TIMEOUT_MS) / 1000 + safetyMarginSeconds).toBeLessThanOrEqual(grace)
+    expect(preStop + Number(config.data.SHUTDOWN_TIMEOUT_MS) / 1000 + safetyMarginSeconds).toBeLessThanOrEqual(grace)
   })
 
   it('passes the non-secret env through the ConfigMap as plain digit strings', () => {
@@ -113,8 +119,8 @@ describe('default values', () => {
       PORT: '8000',
       HOST: '0.0.0.0',
       LOG_LEVEL: 'info',
-      DRAIN_DELAY_MS: '0',
-      SHUTDOWN_TIMEOUT_MS: '20000',
+      DRAIN_DELAY_MS: '2000',
+      SHUTDOWN_TIMEOUT_MS: '22000',
       READY_CHECK_TIMEOUT_MS: '1000',
       READY_CACHE_TTL_MS: '1000',
       CACHE_TTL_SECONDS: '30',
@@ -222,7 +228,7 @@ describe.concurrent('termination arithmetic', () => {
 
   it('uses an exec /bin/sleep preStop on Kubernetes < 1.30', async () => {
     const objects = await render({ kubeVersion: '1.29.4' })
-    expect(app(appDeployment(objects)).lifecycle).toEqual({ preStop: { exec: { command: ['/bin/sleep', '10'] } } })
+    expect(app(appDeployment(objects)).lifecycle).toEqual({ preStop: { exec: { command: ['/bin/sleep', '8'] } } })
   })
 
   it('lets preStopSleepAction override the version detection both ways', async () => {
@@ -230,8 +236,20 @@ describe.concurrent('termination arithmetic', () => {
       render({ set: { 'termination.preStopSleepAction': 'exec' } }),
       render({ kubeVersion: '1.29.0', set: { 'termination.preStopSleepAction': 'native' } }),
     ])
-    expect(app(appDeployment(exec)).lifecycle?.preStop).toEqual({ exec: { command: ['/bin/sleep', '10'] } })
-    expect(app(appDeployment(native)).lifecycle?.preStop).toEqual({ sleep: { seconds: 10 } })
+    expect(app(appDeployment(exec)).lifecycle?.preStop).toEqual({ exec: { command: ['/bin/sleep', '8'] } })
+    expect(app(appDeployment(native)).lifecycle?.preStop).toEqual({ sleep: { seconds: 8 } })
+  })
+
+  it('drains only in the app (no hook) when appDrainSeconds covers all of drainSeconds', async () => {
+    const objects = await render({ set: { 'termination.drainSeconds': 2, 'termination.appDrainSeconds': 5 } })
+    expect(app(appDeployment(objects)).lifecycle).toBeUndefined()
+    expect(getOne<ConfigMap>(objects, 'ConfigMap').data).toMatchObject({ DRAIN_DELAY_MS: '2000', SHUTDOWN_TIMEOUT_MS: '22000' })
+  })
+
+  it('sleeps all of drainSeconds in preStop when appDrainSeconds is 0 (no drain in the app)', async () => {
+    const objects = await render({ set: { 'termination.appDrainSeconds': 0 } })
+    expect(app(appDeployment(objects)).lifecycle).toEqual({ preStop: { sleep: { seconds: 10 } } })
+    expect(getOne<ConfigMap>(objects, 'ConfigMap').data).toMatchObject({ DRAIN_DELAY_MS: '0', SHUTDOWN_TIMEOUT_MS: '20000' })
   })
 
   it('renders no preStop hook when drainSeconds is 0', async () => {
@@ -342,8 +360,9 @@ describe('values-minikube.yaml', () => {
     const d = appDeployment(objects)
     const config = getOne<ConfigMap>(objects, 'ConfigMap')
     expect(d.spec.template.spec.terminationGracePeriodSeconds).toBe(20)
-    expect(app(d).lifecycle).toEqual({ preStop: { sleep: { seconds: 3 } } })
-    expect(config.data).toMatchObject({ DRAIN_DELAY_MS: '0', SHUTDOWN_TIMEOUT_MS: '10000', LOG_LEVEL: 'debug', PG_POOL_MAX: '5' })
+    // 3 s drain: 1 s preStop sleep, then 2 s drained by the app itself.
+    expect(app(d).lifecycle).toEqual({ preStop: { sleep: { seconds: 1 } } })
+    expect(config.data).toMatchObject({ DRAIN_DELAY_MS: '2000', SHUTDOWN_TIMEOUT_MS: '12000', LOG_LEVEL: 'debug', PG_POOL_MAX: '5' })
   })
 })
 
@@ -356,7 +375,7 @@ describe.concurrent('NOTES.txt', () => {
 
   it('shows the derived shutdown timings and warns about missing URLs', async () => {
     const text = await notes()
-    expect(text).toContain('preStop sleep 10s, DRAIN_DELAY_MS=0, SHUTDOWN_TIMEOUT_MS=20000, terminationGracePeriodSeconds=40')
+    expect(text).toContain('preStop sleep 8s, DRAIN_DELAY_MS=2000, SHUTDOWN_TIMEOUT_MS=22000, terminationGracePeriodSeconds=40')
     expect(text).toContain('WARNING: no DATABASE_URL')
     expect(text).toContain('WARNING: no REDIS_URL')
   })

@@ -276,6 +276,12 @@ Returned as YAML so templates and the env share one computation:
   preStopSeconds     sleep in the preStop hook (0 = no hook)
   drainDelayMs       DRAIN_DELAY_MS for the app
   shutdownTimeoutMs  SHUTDOWN_TIMEOUT_MS for the app (bounds the whole shutdown from SIGTERM)
+In preStop mode the drain is split: the kubelet sleeps drainSeconds - appDrainSeconds, then
+the app drains the last appDrainSeconds itself. During the sleep the app does not know it is
+terminating, so only the app's own drain can answer `Connection: close` and let busy
+keep-alive clients reconnect; closing their connections at SIGTERM without it resets
+requests already on their way (measured on a cluster: test/cluster, rollout scenario).
+The total, and so the grace-period check, is the same in both modes.
 The render fails when the sequence cannot finish before SIGKILL.
 */}}
 {{- define "service-template.termination" -}}
@@ -292,9 +298,10 @@ The render fails when the sequence cannot finish before SIGKILL.
 {{- fail (printf "termination overruns the grace period: drainSeconds (%d) + closeTimeoutSeconds (%d) + safetyMarginSeconds (%d) = %ds > terminationGracePeriodSeconds (%d). The kubelet would SIGKILL the pod mid-shutdown; raise terminationGracePeriodSeconds to at least %d or lower the others." $drain $close $margin $needed $grace $needed) }}
 {{- end }}
 {{- if eq $t.drainMode "preStop" }}
-preStopSeconds: {{ $drain }}
-drainDelayMs: 0
-shutdownTimeoutMs: {{ mul $close 1000 }}
+{{- $appDrain := min (int $t.appDrainSeconds) $drain }}
+preStopSeconds: {{ sub $drain $appDrain }}
+drainDelayMs: {{ mul $appDrain 1000 }}
+shutdownTimeoutMs: {{ mul (add $appDrain $close) 1000 }}
 {{- else }}
 preStopSeconds: 0
 drainDelayMs: {{ mul $drain 1000 }}
