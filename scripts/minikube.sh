@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Run the service on a local minikube cluster with the Helm chart and values-minikube.yaml
-# (app + throw-away Postgres and Redis), test it, and watch a zero-downtime rolling update.
+# (app + throw-away Postgres and Redis), test it, and prove a zero-downtime rolling update.
 #
 #   scripts/minikube.sh up     start minikube if needed, build the image into it, helm upgrade --install --wait
 #   scripts/minikube.sh test   helm test (GET /ready through the Service, from a pod running the app image)
-#   scripts/minikube.sh roll   kubectl rollout restart + rollout status, with a client pod counting failed requests
+#   scripts/minikube.sh roll   the cluster suite's rolling-update scenario against this profile:
+#                              rollouts under in-cluster load, fails on any failed request
+#                              (test/cluster/03-rollout.test.ts, in its own namespace)
+#   scripts/minikube.sh suite  the whole cluster suite (npm run test:cluster) against this profile
 #   scripts/minikube.sh down   helm uninstall and delete the namespace (the minikube cluster is kept)
 #
 # Settings (environment):
@@ -16,7 +19,8 @@
 #   BUILD             how the image gets into minikube: "minikube" (minikube image build)
 #                     or "docker" (docker build on the host + minikube image load) (default: minikube)
 #   TIMEOUT           helm/kubectl wait timeout                          (default: 5m)
-#   ROLL_SECONDS      how long the client pod sends requests during `roll` (default: 60)
+#   CLUSTER_*         passed to the cluster suite (roll, suite), e.g. CLUSTER_ROLLOUTS=2,
+#                     CLUSTER_DRAIN_MODES=preStop (see test/cluster/settings.ts)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -28,7 +32,6 @@ IMAGE_REPOSITORY="${IMAGE_REPOSITORY:-service-template}"
 IMAGE_TAG="${IMAGE_TAG:-dev}"
 BUILD="${BUILD:-minikube}"
 TIMEOUT="${TIMEOUT:-5m}"
-ROLL_SECONDS="${ROLL_SECONDS:-60}"
 
 CHART=helm/service-template
 VALUES="$CHART/values-minikube.yaml"
@@ -114,64 +117,19 @@ cmd_test() {
   helm_ test "$RELEASE" --logs --timeout "$TIMEOUT"
 }
 
-cmd_roll() {
+# One implementation of the cluster checks: the suite in test/cluster. The image is built
+# into minikube here (BUILD), so the suite neither builds nor loads it (loader "none":
+# the image is already on the node; IfNotPresent never pulls it).
+run_suite() {
   ensure_cluster
-  local name client
-  name="$(fullname)"
-  client="$name-roll-client"
-  kubectl_ delete pod "$client" --ignore-not-found --wait=true >/dev/null
-
-  # A client inside the cluster sends requests through the Service for ROLL_SECONDS,
-  # while every pod is replaced. Any refused connection or 5xx means the drain
-  # (preStop sleep, readiness, SHUTDOWN_TIMEOUT_MS) is not doing its job.
-  log "starting $client: GET /health through the Service for ${ROLL_SECONDS}s"
-  kubectl_ run "$client" \
-    --image "$IMAGE" --image-pull-policy Never --restart Never \
-    --labels "$name-client=true,app.kubernetes.io/component=roll-client" \
-    --env "TARGET_URL=http://$name/health" --env "ROLL_SECONDS=$ROLL_SECONDS" \
-    --command -- node -e '
-      const url = process.env.TARGET_URL
-      const until = Date.now() + Number(process.env.ROLL_SECONDS) * 1000
-      let ok = 0
-      const failures = {}
-      const main = async () => {
-        while (Date.now() < until) {
-          try {
-            const res = await fetch(url, { signal: AbortSignal.timeout(2000) })
-            await res.arrayBuffer()
-            if (res.status === 200) ok++
-            else failures[res.status] = (failures[res.status] ?? 0) + 1
-          } catch (err) {
-            const key = err.cause?.code ?? err.name
-            failures[key] = (failures[key] ?? 0) + 1
-          }
-          await new Promise((r) => setTimeout(r, 20))
-        }
-        const failed = Object.values(failures).reduce((a, b) => a + b, 0)
-        console.log(JSON.stringify({ ok, failed, failures }))
-        process.exit(failed === 0 ? 0 : 1)
-      }
-      main()
-    '
-  kubectl_ wait --for=condition=Ready "pod/$client" --timeout "$TIMEOUT"
-
-  log "kubectl rollout restart deployment/$name"
-  kubectl_ rollout restart "deployment/$name"
-  kubectl_ rollout status "deployment/$name" --timeout "$TIMEOUT"
-  kubectl_ get replicasets -l "app.kubernetes.io/instance=$RELEASE,app.kubernetes.io/component=server"
-
-  log "waiting for $client to finish"
-  local phase=""
-  for _ in $(seq 1 $((ROLL_SECONDS + 60))); do
-    phase="$(kubectl_ get pod "$client" -o jsonpath='{.status.phase}')"
-    [[ "$phase" == Succeeded || "$phase" == Failed ]] && break
-    sleep 1
-  done
-  kubectl_ logs "$client"
-  kubectl_ delete pod "$client" --wait=false >/dev/null
-  [[ "$phase" == Succeeded ]] || die "requests failed during the rollout (client pod phase: ${phase:-unknown})"
-  log "rolled with no failed request"
+  build_image
+  CLUSTER_CONTEXT="$PROFILE" CLUSTER_IMAGE_LOADER=none CLUSTER_IMAGE_BUILD=0 \
+    IMAGE_REPOSITORY="$IMAGE_REPOSITORY" IMAGE_TAG="$IMAGE_TAG" \
+    npx vitest run --config vitest.cluster.config.ts "$@"
 }
+
+cmd_roll() { run_suite test/cluster/03-rollout.test.ts; }
+cmd_suite() { run_suite; }
 
 cmd_down() {
   need helm "https://helm.sh/docs/intro/install/"
@@ -182,13 +140,14 @@ cmd_down() {
 }
 
 usage() {
-  sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 case "${1:-}" in
   up) cmd_up ;;
   test) cmd_test ;;
   roll) cmd_roll ;;
+  suite) cmd_suite ;;
   down) cmd_down ;;
   -h | --help | help) usage ;;
   *) usage >&2; exit 2 ;;

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { diff, LoadClient, type ClientLog } from './load.js'
 import { Results } from './results.js'
-import { appPods, deployedTimings, ensureRelease, failureBudgetSeconds, kube, names, settings } from './release.js'
+import { appPods, deployedTimings, ensureRelease, failureBudgetSeconds, kube, names, probeCounts, settings } from './release.js'
 import { timelineData, type Marker } from './timeline.js'
 import { Recorder } from './watch.js'
 
@@ -106,6 +106,12 @@ describe('dependency outages', () => {
     // Still out, not restarted, and the kubelet says why.
     const restarts = pods.map((p) => rec.current().get(p)?.restarts)
     expect(restarts).toEqual(pods.map((p) => restartsBefore.get(p)))
+    // The kubelet's counters: readiness failing, liveness never (it does not look at Postgres).
+    const counts = await probeCounts(k, pods.map((p) => rec.current().get(p)?.node ?? ''))
+    const probes = pods.map((p) => ({ readinessFailed: counts.get(p)?.Readiness.failed ?? 0, livenessFailed: counts.get(p)?.Liveness.failed ?? 0 }))
+    results.figure('postgresProbeCounts', probes, `kubelet probe counters after ${POSTGRES_OUTAGE_SECONDS} s: ${probes.map((p) => `readiness ${p.readinessFailed} failed, liveness ${p.livenessFailed} failed`).join('; ')}`)
+    expect(probes.map((p) => p.livenessFailed)).toEqual(pods.map(() => 0))
+    expect(probes.every((p) => p.readinessFailed >= timings.readiness.failureThreshold)).toBe(true)
     expect(pods.filter((p) => rec.inEndpoints(p))).toEqual([])
     const describe = await k.kubectl(['describe', 'pod', pods[0]!])
     const probeLine = describe.split('\n').find((l) => l.includes('Readiness probe failed'))

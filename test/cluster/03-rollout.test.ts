@@ -1,14 +1,24 @@
 // 4. The headline: rolling updates under load drop no request. An in-cluster client sends
-// GET /api/items (a Postgres query) through the Service's DNS name over pooled keep-alive
-// connections and over a new connection per request, while `kubectl rollout restart`
-// replaces the replicas, several rollouts in a row, in both termination.drainMode values.
+// GET /api/items (a Postgres query) through the Service's DNS name while `kubectl rollout
+// restart` replaces the replicas, several rollouts in a row, in both termination.drainMode
+// values, under two loads:
+//   steady: pooled keep-alive connections (a real service client) and a new connection per
+//     request, each loop waiting 20 ms between requests;
+//   busy keep-alive: keep-alive loops that send the next request as soon as the answer is in.
+//     Their connections are idle only while the next request is on its way, so a server that
+//     closes idle connections at SIGTERM resets requests (the keep-alive race): with
+//     termination.appDrainSeconds=0 (the chart's former preStop arithmetic) this load saw
+//     about one ECONNRESET per terminated pod; the app's own drain answers `Connection: close`
+//     instead, so clients reconnect after an answer.
 // Every failed request (reset, refused, timeout, 5xx) fails the scenario.
 //
 //   CLUSTER_DRAIN_MODES  modes to run (default "preStop,app")
-//   CLUSTER_ROLLOUTS     rollouts per mode (default 5)
+//   CLUSTER_ROLLOUTS     rollouts per mode under the steady load (default 5; busy: 3)
+//   CLUSTER_LOAD_KEEPALIVE, CLUSTER_LOAD_NEWCONN, CLUSTER_LOAD_INTERVAL_MS  the steady load
+//                        (default 8 keep-alive loops + 4 new-connection loops, 20 ms)
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
-import { describeCounts, diff, LoadClient, type Counts } from './load.js'
+import { describeCounts, diff, LoadClient, type Counts, type LoadOptions } from './load.js'
 import { Results } from './results.js'
 import { deployedTimings, ensureRelease, kube, names, REPLICAS, settings } from './release.js'
 import { timelineData, type Marker } from './timeline.js'
@@ -16,14 +26,33 @@ import { Recorder } from './watch.js'
 
 const MODES = (process.env.CLUSTER_DRAIN_MODES ?? 'preStop,app').split(',').filter(Boolean)
 const ROLLOUTS = Number(process.env.CLUSTER_ROLLOUTS ?? 5)
+const BUSY_ROLLOUTS = Math.min(3, ROLLOUTS)
+
+interface Profile {
+  name: 'steady' | 'busy'
+  rollouts: number
+  load: Required<Pick<LoadOptions, 'keepAliveClients' | 'newConnClients' | 'intervalMs'>>
+}
+const PROFILES: Profile[] = [
+  {
+    name: 'steady',
+    rollouts: ROLLOUTS,
+    load: {
+      keepAliveClients: Number(process.env.CLUSTER_LOAD_KEEPALIVE ?? 8),
+      newConnClients: Number(process.env.CLUSTER_LOAD_NEWCONN ?? 4),
+      intervalMs: Number(process.env.CLUSTER_LOAD_INTERVAL_MS ?? 20),
+    },
+  },
+  { name: 'busy', rollouts: BUSY_ROLLOUTS, load: { keepAliveClients: 8, newConnClients: 0, intervalMs: 0 } },
+]
 
 describe.each(MODES)('rolling update under load, termination.drainMode=%s', (mode) => {
   const s = settings()
   const k = kube(s)
   const n = names(s)
-  const results = new Results(s.resultsDir, `4-rollout-${mode}`)
 
-  it(`${ROLLOUTS} rollouts of ${REPLICAS} replicas: zero failed requests`, async () => {
+  it.each(PROFILES)(`$rollouts rollouts of ${REPLICAS} replicas under the $name load: zero failed requests`, async ({ name, rollouts, load }) => {
+    const results = new Results(s.resultsDir, `4-rollout-${mode}-${name}`)
     await ensureRelease(k, { 'termination.drainMode': mode })
     const t = await deployedTimings(k)
     results.figure(
@@ -32,7 +61,13 @@ describe.each(MODES)('rolling update under load, termination.drainMode=%s', (mod
       `drainMode=${mode}: preStop sleep ${t.preStopSeconds} s, DRAIN_DELAY_MS=${t.drainDelayMs}, SHUTDOWN_TIMEOUT_MS=${t.shutdownTimeoutMs}, terminationGracePeriodSeconds=${t.graceSeconds}`,
     )
     const rec = await new Recorder(k, n.service).start()
-    const client = await LoadClient.start(k, s, `rollout-client-${mode.toLowerCase()}`)
+    const client = await LoadClient.start(k, s, `rollout-${mode.toLowerCase()}-${name}`, load)
+    results.figure(
+      'load',
+      load,
+      `${name} load: ${load.keepAliveClients} keep-alive loops (one pooled agent) + ${load.newConnClients} new-connection loops, ` +
+        `${load.intervalMs} ms between requests, 5 s timeout, no retries`,
+    )
     const markers: Marker[] = []
     const rows: ({ rollout: number; seconds: number } & Counts)[] = []
     let log
@@ -40,7 +75,7 @@ describe.each(MODES)('rolling update under load, termination.drainMode=%s', (mod
     try {
       await sleep(5000)
       let prev = await client.mark()
-      for (let i = 1; i <= ROLLOUTS; i++) {
+      for (let i = 1; i <= rollouts; i++) {
         const t0 = Date.now()
         markers.push({ t: t0, label: `rollout ${i}` })
         await k.kubectl(['rollout', 'restart', `deployment/${n.deployment}`])
@@ -52,7 +87,7 @@ describe.each(MODES)('rolling update under load, termination.drainMode=%s', (mod
         const m = await client.mark()
         const d = diff(prev.totals, m.totals)
         rows.push({ rollout: i, seconds: (m.t - prev.t) / 1000, ...d })
-        results.figure(`rollout${i}`, rows.at(-1), `drainMode=${mode}, rollout ${i} (${((Date.now() - t0) / 1000).toFixed(0)} s): ${describeCounts(d)}`)
+        results.figure(`rollout${i}`, rows.at(-1), `drainMode=${mode}, ${name} load, rollout ${i} (${((Date.now() - t0) / 1000).toFixed(0)} s): ${describeCounts(d)}`)
         prev = m
       }
     } finally {
@@ -63,8 +98,15 @@ describe.each(MODES)('rolling update under load, termination.drainMode=%s', (mod
     const failures = log.failures.map((f) => `${new Date(f.t).toISOString()} ${f.conn} ${f.kind}${f.reused ? ' (reused socket)' : ''} after ${f.ms} ms: ${f.message}`)
     const total = rows.reduce((a, r) => a + r.ok + r.failed, 0)
     const failed = rows.reduce((a, r) => a + r.failed, 0)
-    results.figure('total', { requests: total, failed, failures }, `drainMode=${mode}: ${ROLLOUTS} rollouts, ${total} requests, ${failed} failed${failures.length ? `\n    ${failures.slice(0, 20).join('\n    ')}` : ''}`)
-    results.timeline(`rollout-${mode}`, timelineData(`${ROLLOUTS} rollouts of ${REPLICAS} replicas under load, termination.drainMode=${mode}`, rec, began, Date.now(), log.ticks, markers))
+    results.figure(
+      'total',
+      { requests: total, failed, failures },
+      `drainMode=${mode}, ${name} load: ${rollouts} rollouts, ${total} requests, ${failed} failed${failures.length ? `\n    ${failures.slice(0, 20).join('\n    ')}` : ''}`,
+    )
+    results.timeline(
+      `rollout-${mode}-${name}`,
+      timelineData(`${rollouts} rollouts of ${REPLICAS} replicas, ${name} load, termination.drainMode=${mode}`, rec, began, Date.now(), log.ticks, markers),
+    )
     expect(rows.map((r) => r.failed)).toEqual(rows.map(() => 0))
   })
 })

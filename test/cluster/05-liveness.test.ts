@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, describe, expect, it } from 'vitest'
 import { helperPod, waitForPodRunning } from './load.js'
 import { Results } from './results.js'
-import { deployedTimings, ensureRelease, failureBudgetSeconds, kube, names, settings } from './release.js'
+import { deployedTimings, ensureRelease, failureBudgetSeconds, kube, names, probeCounts, settings } from './release.js'
 import { timelineData, type Marker } from './timeline.js'
 import { Recorder } from './watch.js'
 
@@ -30,7 +30,7 @@ const procs = fs.readdirSync('/proc').filter((d) => /^[0-9]+$/.test(d) && read(d
 const main = procs.filter((p) => !procs.includes(field(p, 'PPid')))
 if (main.length !== 1) { console.error('container ' + cid + ': expected one main process, found ' + JSON.stringify(main) + ' of ' + JSON.stringify(procs)); process.exit(2) }
 if (sig) process.kill(Number(main[0]), sig)
-console.log(JSON.stringify({ pid: Number(main[0]), name: field(main[0], 'Name'), state: field(main[0], 'State') }))
+console.log(JSON.stringify({ pid: Number(main[0]), name: read(main[0], 'cmdline').split('\\0').join(' ').trim(), state: field(main[0], 'State') }))
 `
 
 describe('liveness: a frozen process', () => {
@@ -80,7 +80,7 @@ describe('liveness: a frozen process', () => {
       frozen = undefined
       markers.push({ t: restarted, label: 'container restarted' })
       const killing = rec.probeEvents.find((e) => e.pod === target && e.reason === 'Killing' && e.t >= t0)
-      const liveFailures = rec.probeEvents.filter((e) => e.pod === target && e.t >= t0 && e.message.startsWith('Liveness probe failed')).reduce((a, e) => a + e.occurrences, 0)
+      const liveFailures = (await probeCounts(k, [sample.node])).get(target)?.Liveness.failed ?? 0
       const exit = rec.current().get(target)?.lastTerminated
       await rec.until(`${target} back in the endpoints`, () => rec.inEndpoints(target), 180_000)
       markers.push({ t: Date.now(), label: 'back in the endpoints' })
@@ -92,9 +92,9 @@ describe('liveness: a frozen process', () => {
       results.figure(
         'freeze',
         { pid: proc.pid, unreadyS, killS, restartS, readinessBudget, livenessBudget, graceSeconds: t.graceSeconds, liveFailures, exit },
-        `SIGSTOP to ${proc.name} (host PID ${proc.pid}) of ${target}: out of the endpoints after ${unreadyS.toFixed(1)} s ` +
+        `SIGSTOP to "${proc.name}" (host PID ${proc.pid}) of ${target}: out of the endpoints after ${unreadyS.toFixed(1)} s ` +
           `(readiness budget ${t.readiness.periodSeconds} x ${t.readiness.failureThreshold} + ${t.readiness.timeoutSeconds} = ${readinessBudget} s + ${SLACK_SECONDS} s slack); ` +
-          `kubelet "${killing?.message ?? 'no Killing event seen'}" after ${killS.toFixed(1)} s, ${liveFailures} liveness failures seen ` +
+          `kubelet "${killing?.message ?? 'no Killing event seen'}" after ${killS.toFixed(1)} s, ${liveFailures} failed liveness probes (kubelet counter) ` +
           `(liveness budget ${t.liveness.periodSeconds} x ${t.liveness.failureThreshold} + ${t.liveness.timeoutSeconds} = ${livenessBudget} s); ` +
           `container restarted after ${restartS.toFixed(1)} s (budget ${livenessBudget} s + terminationGracePeriodSeconds ${t.graceSeconds} s = ${restartBudget} s + ${SLACK_SECONDS} s slack), ` +
           `exit code ${exit?.exitCode} (${exit?.reason})`,
@@ -102,6 +102,7 @@ describe('liveness: a frozen process', () => {
       expect(unreadyS).toBeLessThanOrEqual(readinessBudget + SLACK_SECONDS)
       expect(unready).toBeLessThan(restarted)
       expect(killS).toBeLessThanOrEqual(livenessBudget + SLACK_SECONDS)
+      expect(liveFailures).toBe(t.liveness.failureThreshold)
       expect(restartS).toBeLessThanOrEqual(restartBudget + SLACK_SECONDS)
       // A stopped process cannot act on SIGTERM: the kubelet's SIGKILL ends it.
       expect(exit?.exitCode).toBe(137)

@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import { Results } from './results.js'
-import { deployedTimings, ensureRelease, kube, names, REPLICAS, settings } from './release.js'
+import { deployedTimings, ensureRelease, kube, names, probeCounts, REPLICAS, settings } from './release.js'
 import { timelineData, type Marker } from './timeline.js'
 import { Recorder } from './watch.js'
 
@@ -42,6 +42,13 @@ describe('startup gating', () => {
         pods.map(() => ({ phase: 'Running', started: false, ready: false, restarts: 0 })),
       )
       expect([...rec.current('dev-dependency')].filter(([name, p]) => name.startsWith(n.postgres) && p.ready)).toEqual([])
+      // The kubelet's own counters: only the startup probe has run so far, and failed.
+      const nodes = [...held.values()].map((p) => p.node ?? '')
+      const heldCounts = await probeCounts(k, nodes)
+      const whileHeld = pods.map((p) => heldCounts.get(p))
+      expect(whileHeld.map((c) => ({ startupFailed: (c?.Startup.failed ?? 0) > 0, startupOk: c?.Startup.successful ?? 0, readiness: (c?.Readiness.failed ?? 0) + (c?.Readiness.successful ?? 0), liveness: (c?.Liveness.failed ?? 0) + (c?.Liveness.successful ?? 0) }))).toEqual(
+        pods.map(() => ({ startupFailed: true, startupOk: 0, readiness: 0, liveness: 0 })),
+      )
 
       const t1 = Date.now()
       markers.push({ t: t1, label: 'Postgres released (helm upgrade)' })
@@ -53,6 +60,8 @@ describe('startup gating', () => {
       await sleep(3000)
 
       const now = rec.current('server')
+      const finalCounts = await probeCounts(k, nodes)
+      const probes = pods.map((p) => ({ pod: p, ...finalCounts.get(p) }))
       const readyAfter = pods.map((p) => ({ pod: p, s: ((rec.pods.get(p)?.samples.find((x) => x.ready)?.t ?? NaN) - pgReady) / 1000 }))
       const events = rec.probeEvents.filter((e) => pods.includes(e.pod) && e.reason === 'Unhealthy')
       const byKind = (prefix: string) => events.filter((e) => e.message.startsWith(prefix)).reduce((a, e) => a + e.occurrences, 0)
@@ -60,12 +69,16 @@ describe('startup gating', () => {
       const budget = RETRY_CAP_SECONDS + t.startup.periodSeconds + t.readiness.periodSeconds + t.readiness.timeoutSeconds
       results.figure(
         'gating',
-        { holdSeconds: (t1 - t0) / 1000, postgresReadyAfterRelease: (pgReady - t1) / 1000, readyAfter, startupFailures, events: events.map((e) => e.message) },
+        { holdSeconds: (t1 - t0) / 1000, postgresReadyAfterRelease: (pgReady - t1) / 1000, readyAfter, startupFailures, events: events.map((e) => e.message), whileHeld, probes },
         `Postgres held back ${((t1 - t0) / 1000).toFixed(0)} s: ${pods.length} app pods Running, not started, 0 restarts; Postgres Ready ${((pgReady - t1) / 1000).toFixed(1)} s after release; ` +
           `app pods Ready ${readyAfter.map((r) => `${r.s.toFixed(1)} s`).join(', ')} after Postgres (bound: retry cap ${RETRY_CAP_SECONDS} s + startup period ${t.startup.periodSeconds} s + ` +
           `readiness period ${t.readiness.periodSeconds} s + timeout ${t.readiness.timeoutSeconds} s = ${budget} s + ${SLACK_SECONDS} s slack), same pods, restartCount 0; ` +
-          `kubelet events: ${startupFailures} startup probe failures, ${byKind('Readiness probe failed')} readiness, ${byKind('Liveness probe failed')} liveness`,
+          `kubelet events: ${startupFailures} startup probe failures, ${byKind('Readiness probe failed')} readiness, ${byKind('Liveness probe failed')} liveness ` +
+          `(events stop at 25 warnings per pod); kubelet probe counters (prober_probe_total) while held: ` +
+          `${whileHeld.map((c) => `startup ${c?.Startup.failed} failed`).join(', ')}, readiness and liveness never run; at the end: ` +
+          probes.map((p) => `startup ${p.Startup?.failed}/${p.Startup?.successful}, readiness ${p.Readiness?.failed}/${p.Readiness?.successful}, liveness ${p.Liveness?.failed}/${p.Liveness?.successful} (failed/ok)`).join('; '),
       )
+      expect(probes.map((p) => ({ readinessFailed: p.Readiness?.failed, livenessFailed: p.Liveness?.failed }))).toEqual(pods.map(() => ({ readinessFailed: 0, livenessFailed: 0 })))
       expect([...now.keys()].sort()).toEqual([...pods].sort())
       expect([...now.values()].map((p) => p.restarts)).toEqual(pods.map(() => 0))
       for (const r of readyAfter) expect(r.s, r.pod).toBeLessThanOrEqual(budget + SLACK_SECONDS)

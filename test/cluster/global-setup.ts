@@ -32,8 +32,6 @@ export default async function setup(project: TestProject) {
   if (nodes.items.length === 0 || notReady.length > 0) {
     throw new Error(`the cluster's nodes are not Ready: ${notReady.map((n) => n.metadata.name).join(', ') || 'no nodes'}`)
   }
-  const helmVersion = await command(s.helm, ['version', '--short'])
-  if (helmVersion.code !== 0) throw new Error(`helm (${s.helm}) does not run: ${helmVersion.stderr}`)
 
   if (s.build) {
     const t0 = Date.now()

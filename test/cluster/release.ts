@@ -37,6 +37,13 @@ export function baseValues(s: ClusterSettings): Overrides {
     values['devDependencies.redis.image'] = s.redisImage
     values['devDependencies.redis.pullPolicy'] = s.loader === 'none' ? 'IfNotPresent' : 'Never'
   }
+  // Chart variations to try with the suite, e.g. CLUSTER_HELM_SET=termination.appDrainSeconds=0
+  for (const pair of (process.env.CLUSTER_HELM_SET ?? '').split(',').filter(Boolean)) {
+    const eq = pair.indexOf('=')
+    if (eq < 1) throw new Error(`CLUSTER_HELM_SET: expected key=value[,key=value], got "${pair}"`)
+    const value = pair.slice(eq + 1)
+    values[pair.slice(0, eq)] = /^[0-9]+$/.test(value) ? Number(value) : value
+  }
   return values
 }
 
@@ -64,6 +71,10 @@ export async function ensureRelease(
     '--values',
     minikubeValues,
     ...setArgs({ ...baseValues(s), ...overrides }),
+    // Helm 4 applies server-side: after a `kubectl scale` (the disruption scenario) kubectl's
+    // field manager owns .spec.replicas and a plain upgrade to another replicaCount fails with
+    // "conflict with kubectl with subresource scale". The suite's values are meant to win.
+    ...(s.helmMajor >= 4 ? ['--force-conflicts'] : []),
     ...(opts.wait === false ? [] : ['--wait', '--timeout', '10m']),
   ])
   return { ms: Date.now() - began, fresh }
@@ -135,3 +146,31 @@ export async function deployedTimings(k: Kube, s: ClusterSettings = settings()) 
  * last one takes up to `timeoutSeconds` to fail.
  */
 export const failureBudgetSeconds = (p: ProbeSpec) => p.periodSeconds * p.failureThreshold + p.timeoutSeconds
+
+export type ProbeType = 'Startup' | 'Readiness' | 'Liveness'
+export type ProbeCounts = Map<string, Record<ProbeType, { failed: number; successful: number }>>
+
+/**
+ * Probe runs per pod of the namespace, from the kubelets' own counters (prober_probe_total on
+ * /metrics/probes, through the API server's node proxy). Unlike events, which the kubelet
+ * stops sending after 25 warnings per pod (client-go's spam filter), these count every probe.
+ */
+export async function probeCounts(k: Kube, nodes: string[]): Promise<ProbeCounts> {
+  const counts: ProbeCounts = new Map()
+  for (const node of new Set(nodes)) {
+    const text = await k.kubectl(['get', '--raw', `/api/v1/nodes/${node}/proxy/metrics/probes`])
+    for (const line of text.split('\n')) {
+      const m = /^prober_probe_total\{(.*)\} ([0-9.e+]+)$/.exec(line)
+      if (!m) continue
+      const labels: Record<string, string | undefined> = {}
+      for (const [, key, value] of (m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)) if (key) labels[key] = value
+      if (labels.namespace !== k.namespace || !labels.pod) continue
+      const entry = counts.get(labels.pod) ?? { Startup: { failed: 0, successful: 0 }, Readiness: { failed: 0, successful: 0 }, Liveness: { failed: 0, successful: 0 } }
+      const type = labels.probe_type as ProbeType
+      const result = labels.result === 'successful' ? 'successful' : 'failed'
+      if (entry[type]) entry[type][result] += Number(m[2])
+      counts.set(labels.pod, entry)
+    }
+  }
+  return counts
+}

@@ -1,6 +1,7 @@
 // What the cluster suite acts on and how, resolved once in the global setup from the
 // environment and the current kube context, then handed to every test file (inject).
 //
+//   CLUSTER_CONTEXT       kube context to act on (default: the current context)
 //   CLUSTER_IMAGE_LOADER  how local images reach the cluster's nodes:
 //                         bundled   ../shared/ci/cluster.sh load (podman -> the bundled cluster's containerd)
 //                         minikube  minikube -p <profile> image load
@@ -17,6 +18,8 @@
 //   CLUSTER_NAMESPACE     namespace of the suite (default service-template-cluster-test; the startup
 //                         gating scenario uses <namespace>-gating); deleted before and after the run
 //   CLUSTER_KEEP=1        keep the namespaces after the run, to look around
+//   CLUSTER_HELM_SET      extra chart values for every release, key=value[,key=value]
+//                         (e.g. termination.appDrainSeconds=0 shows the keep-alive resets it prevents)
 //   CLUSTER_SH            path of the bundled cluster's script (default ../shared/ci/cluster.sh)
 //   HELM                  helm binary (default: helm on PATH)
 import { existsSync } from 'node:fs'
@@ -44,6 +47,8 @@ export interface ClusterSettings {
   keep: boolean
   clusterSh: string
   helm: string
+  /** Helm's major version: 4 applies server-side (and so may meet field-ownership conflicts). */
+  helmMajor: number
   resultsDir: string
 }
 
@@ -71,8 +76,8 @@ async function kubectlConfig(args: string[]): Promise<string> {
 }
 
 export async function resolveSettings(env: NodeJS.ProcessEnv = process.env): Promise<ClusterSettings> {
-  const context = await kubectlConfig(['current-context'])
-  const server = await kubectlConfig(['view', '--minify', '-o', 'jsonpath={.clusters[0].cluster.server}'])
+  const context = env.CLUSTER_CONTEXT || (await kubectlConfig(['current-context']))
+  const server = await kubectlConfig(['view', '--minify', '--context', context, '-o', 'jsonpath={.clusters[0].cluster.server}'])
   const requested = env.CLUSTER_IMAGE_LOADER
   if (requested !== undefined && !LOADERS.includes(requested as Loader)) {
     throw new Error(`CLUSTER_IMAGE_LOADER=${requested}: expected one of ${LOADERS.join(', ')}`)
@@ -81,6 +86,10 @@ export async function resolveSettings(env: NodeJS.ProcessEnv = process.env): Pro
   const repository = env.IMAGE_REPOSITORY ?? 'service-template'
   const tag = env.IMAGE_TAG ?? 'dev'
   const namespace = env.CLUSTER_NAMESPACE ?? 'service-template-cluster-test'
+  const helm = env.HELM || findHelm()
+  const version = await command(helm, ['version', '--short'], { timeoutMs: 30_000 })
+  const major = /^v(\d+)\./.exec(version.stdout.trim())
+  if (version.code !== 0 || !major) throw new Error(`helm (${helm}) does not run or has no version: ${version.stderr || version.stdout}`)
   const release = 'service-template'
   return {
     context,
@@ -97,7 +106,8 @@ export async function resolveSettings(env: NodeJS.ProcessEnv = process.env): Pro
     build: (env.CLUSTER_IMAGE_BUILD ?? (loader === 'none' ? '0' : '1')) === '1',
     keep: env.CLUSTER_KEEP === '1',
     clusterSh: env.CLUSTER_SH ?? join(repoRoot, '..', 'shared', 'ci', 'cluster.sh'),
-    helm: env.HELM || findHelm(),
+    helm,
+    helmMajor: Number(major[1]),
     resultsDir: join(repoRoot, 'test', 'cluster', 'results'),
   }
 }

@@ -112,7 +112,7 @@ export function timelineSvg(d: TimelineData): string {
   const chartH = 110
   const lane = 18
   const lanesTop = chartTop + chartH + 26
-  const height = lanesTop + d.pods.length * lane + 70
+  const height = lanesTop + d.pods.length * lane + 90
   const x = (s: number) => left + s * px
   const out: string[] = []
   out.push(
@@ -180,7 +180,7 @@ export function timelineSvg(d: TimelineData): string {
 
   // Legend.
   let lx = 10
-  const ly = axisY + 36
+  let ly = axisY + 36
   const legend: [string, string][] = [
     ['#27ae60', 'ok / ready'],
     ['#d62728', 'failed request / readiness probe failed'],
@@ -193,6 +193,10 @@ export function timelineSvg(d: TimelineData): string {
     ['#1f77b4', 'in endpoints'],
   ]
   for (const [color, label] of legend) {
+    if (lx + 24 + label.length * 6 > width) {
+      lx = 10
+      ly += 18
+    }
     out.push(`<rect x="${lx}" y="${ly - 9}" width="10" height="10" fill="${color}"/>`, `<text x="${lx + 14}" y="${ly}">${esc(label)}</text>`)
     lx += 24 + label.length * 6
   }
