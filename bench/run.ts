@@ -34,10 +34,10 @@ function setting(name: string, fallback: number): number {
 }
 const S = {
   /** Seconds per measured run, per case and round. */
-  duration: setting('BENCH_DURATION', 5),
+  duration: setting('BENCH_DURATION', 3),
   /** Seconds of unmeasured load per case before the first round. */
   warmup: setting('BENCH_WARMUP', 3),
-  rounds: Math.max(1, Math.round(setting('BENCH_ROUNDS', 5))),
+  rounds: Math.max(1, Math.round(setting('BENCH_ROUNDS', 7))),
   connections: Math.max(1, Math.round(setting('BENCH_CONNECTIONS', 10))),
   /** Start-up and shutdown measurements, each. */
   lifecycleRounds: Math.max(1, Math.round(setting('BENCH_LIFECYCLE_ROUNDS', 5))),
@@ -171,12 +171,18 @@ function serviceEnv(deps: Deps, metricsPort: number): Record<string, string> {
 }
 
 // ---- the servers under test ---------------------------------------------------------
+interface Stats {
+  cpuMicros: number
+  systemMicros: number
+  selectOne?: number
+}
+
 interface Server {
   target: Target
   child: ChildProcess
   base: string
   metricsBase?: string
-  stats(): Promise<{ cpuMicros: number; selectOne?: number }>
+  stats(): Promise<Stats>
 }
 
 async function startTarget(target: Target, env: Record<string, string>): Promise<Server> {
@@ -199,9 +205,9 @@ async function startTarget(target: Target, env: Record<string, string>): Promise
       reject(new Error(`${target} exited during startup (code ${code}, signal ${signal})`))
     })
   })
-  let waiting: ((stats: { cpuMicros: number; selectOne?: number }) => void) | undefined
-  child.on('message', (msg: { type?: string; cpuMicros?: number; selectOne?: number }) => {
-    if (msg.type === 'stats' && waiting) waiting(msg as { cpuMicros: number; selectOne?: number })
+  let waiting: ((stats: Stats) => void) | undefined
+  child.on('message', (msg: { type?: string } & Partial<Stats>) => {
+    if (msg.type === 'stats' && waiting) waiting(msg as Stats)
   })
   return {
     target,
@@ -236,6 +242,8 @@ interface Run {
   bad: number
   /** Server CPU time per request, microseconds. */
   cpu: number
+  /** The user-space part of it (the rest is the kernel's: sockets, mostly the same for every server). */
+  user: number
 }
 
 async function load(url: string, connections: number, duration: number, latencies?: number[]) {
@@ -261,6 +269,7 @@ async function measure(server: Server, path: string): Promise<Run> {
     requests: result.requests.total,
     bad: result.errors + result.timeouts + result.non2xx,
     cpu: (after.cpuMicros - before.cpuMicros) / Math.max(1, result.requests.total),
+    user: (after.cpuMicros - after.systemMicros - (before.cpuMicros - before.systemMicros)) / Math.max(1, result.requests.total),
   }
 }
 
@@ -413,41 +422,56 @@ async function main() {
     if (res.status !== 200) throw new Error(`${c.label} answered ${res.status} before the benchmark: ${body}`)
   }
 
-  // 1. Per request: warm up, then rounds with the order rotated, medians over rounds.
+  // 1. Per request: warm up, then rounds. In each round every case runs right next to a
+  //    run of the baseline (alternately before and after it), and its ratio is taken
+  //    against that neighbouring run: on a shared machine the noise drifts over seconds,
+  //    so only runs close in time compare well. The order of the cases rotates per round.
   for (const c of cases) {
-    log(`warm-up ${c.label} (${S.warmup} s)`)
+    log(`warm-up ${c.label} ${c.path} (${S.warmup} s)`)
     if (S.warmup > 0) await load(`${servers.get(c.target)!.base}${c.path}`, S.connections, S.warmup)
   }
+  const baselineCase = cases.find((c) => c.id === BASELINE)!
+  const others = cases.filter((c) => c !== baselineCase)
   const runs = new Map<string, Run[]>(cases.map((c) => [c.id, []]))
+  const ratios = new Map<string, number[]>(cases.map((c) => [c.id, []]))
+  const run = async (c: Case, round: number) => {
+    const result = await measure(servers.get(c.target)!, c.path)
+    runs.get(c.id)!.push(result)
+    log(
+      `round ${round + 1}/${S.rounds} ${c.label} ${c.path}: ${result.cpu.toFixed(1)} µs CPU/req, ${fmt(result.rps)} req/s, p99 ${result.p99.toFixed(2)} ms${result.bad ? `, ${result.bad} errors/non-2xx` : ''}`,
+    )
+    await sleep(200)
+    return result
+  }
   for (let round = 0; round < S.rounds; round++) {
-    const order = cases.map((_, i) => cases[(i + round) % cases.length]!)
-    for (const c of order) {
-      const run = await measure(servers.get(c.target)!, c.path)
-      runs.get(c.id)!.push(run)
-      log(
-        `round ${round + 1}/${S.rounds} ${c.label}: ${run.cpu.toFixed(1)} µs CPU/req, ${fmt(run.rps)} req/s, p99 ${run.p99.toFixed(2)} ms${run.bad ? `, ${run.bad} errors/non-2xx` : ''}`,
-      )
-      await sleep(300)
+    const order = others.map((_, i) => others[(i + round) % others.length]!)
+    for (const [i, c] of order.entries()) {
+      const baselineFirst = (round + i) % 2 === 0
+      const first = await run(baselineFirst ? baselineCase : c, round)
+      const second = await run(baselineFirst ? c : baselineCase, round)
+      const [base, mine] = baselineFirst ? [first, second] : [second, first]
+      ratios.get(c.id)!.push(mine.cpu / base.cpu)
     }
   }
-  const base = runs.get(BASELINE)!
+  ratios.set(BASELINE, [1])
   const rows = cases.map((c) => {
     const r = runs.get(c.id)!
-    // Ratios per round (each case against the baseline's run of the same round), then the median.
-    const ratio = median(r.map((run, i) => run.cpu / base[i]!.cpu))
-    const bad = r.reduce((sum, run) => sum + run.bad, 0)
+    const ratio = median(ratios.get(c.id)!)
+    const bad = r.reduce((sum, one) => sum + one.bad, 0)
     return {
       id: c.id,
       label: c.label,
       path: c.path,
-      cpu: median(r.map((run) => run.cpu)),
+      cpu: median(r.map((one) => one.cpu)),
+      user: median(r.map((one) => one.user)),
       ratio,
-      rps: median(r.map((run) => run.rps)),
-      p99: median(r.map((run) => run.p99)),
+      rps: median(r.map((one) => one.rps)),
+      p99: median(r.map((one) => one.p99)),
       bad,
       limit: c.limit,
       pass: c.limit === undefined ? undefined : ratio <= c.limit && bad === 0,
       rounds: r,
+      ratios: ratios.get(c.id)!,
     }
   })
 
@@ -480,29 +504,29 @@ async function main() {
   lines.push(
     `- Node ${process.version}, ${process.platform}/${process.arch}, ${availableParallelism()} CPUs (${cpu}); load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start, ${load1.map((l) => l.toFixed(2)).join(' ')} at the end`,
     ...(deps ? [`- Postgres and Redis: ${deps.description}`] : []),
-    `- Load: autocannon, ${S.connections} connections, pipelining 1; ${S.warmup} s warm-up per case, then ${S.rounds} rounds x ${S.duration} s per case, the order rotated each round; medians over rounds`,
+    `- Load: autocannon, ${S.connections} connections, pipelining 1; ${S.warmup} s warm-up per case, then ${S.rounds} rounds in which each case runs ${S.duration} s next to a ${S.duration} s run of the baseline (the order rotated each round); medians over rounds`,
     '',
   )
   lines.push('## Per request', '')
-  lines.push('| server | route | server CPU µs/req | vs baseline (CPU) | target | result | req/s | p99 ms | errors + non-2xx |')
-  lines.push('|---|---|--:|--:|--:|---|--:|--:|--:|')
+  lines.push('| server | route | server CPU µs/req | vs baseline (CPU) | target | result | of which user µs | req/s | p99 ms | errors + non-2xx |')
+  lines.push('|---|---|--:|--:|--:|---|--:|--:|--:|--:|')
   for (const r of rows) {
     lines.push(
-      `| ${r.label} | \`${r.path}\` | ${r.cpu.toFixed(1)} | ${r.ratio.toFixed(2)}x | ${r.limit === undefined ? '' : `<= ${r.limit.toFixed(2)}x`} | ${verdict(r.pass)} | ${fmt(r.rps)} | ${r.p99.toFixed(2)} | ${r.bad} |`,
+      `| ${r.label} | \`${r.path}\` | ${r.cpu.toFixed(1)} | ${r.ratio.toFixed(2)}x | ${r.limit === undefined ? '' : `<= ${r.limit.toFixed(2)}x`} | ${verdict(r.pass)} | ${r.user.toFixed(1)} | ${fmt(r.rps)} | ${r.p99.toFixed(2)} | ${r.bad} |`,
     )
   }
   lines.push(
     '',
     'CPU per request: the server process\'s user + system CPU time over a run divided by the requests it completed.',
-    'Ratios are the median of per-round ratios (each case against the baseline\'s run of the same round).',
+    'Ratios are the median over rounds of each run against the baseline run next to it; the baseline\'s own figures are the median of all its runs (one next to each other case, each round).',
     '',
-    'Per round: server CPU µs/req, req/s, p99 ms.',
+    'Per round: ratio to the neighbouring baseline run, server CPU µs/req, req/s, p99 ms.',
     '',
     `| case | ${Array.from({ length: S.rounds }, (_, i) => `round ${i + 1}`).join(' | ')} |`,
     `|---|${Array.from({ length: S.rounds }, () => '--:').join('|')}|`,
   )
-  for (const r of rows) {
-    lines.push(`| ${r.label} \`${r.path}\` | ${r.rounds.map((run) => `${run.cpu.toFixed(1)}, ${fmt(run.rps)}, ${run.p99.toFixed(2)}`).join(' | ')} |`)
+  for (const r of rows.filter((row) => row.id !== BASELINE)) {
+    lines.push(`| ${r.label} \`${r.path}\` | ${r.rounds.map((one, i) => `${r.ratios[i]!.toFixed(2)}x, ${one.cpu.toFixed(1)}, ${fmt(one.rps)}, ${one.p99.toFixed(2)}`).join(' | ')} |`)
   }
   let lifecycle: { startupMs: number; readyLogMs: number; shutdownMs: number; overheadMs: number } | undefined
   if (startups.length && shutdowns.length) {
