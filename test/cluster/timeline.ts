@@ -108,8 +108,10 @@ export function timelineSvg(d: TimelineData): string {
   const px = Math.max(2, Math.min(10, Math.floor(1100 / n)))
   const left = 290
   const width = left + n * px + 20
-  const chartTop = 80
-  const chartH = 110
+  // Scenarios without a load client (gating, liveness) get no request chart.
+  const hasLoad = d.seconds.some((s) => s.ok + s.failed > 0)
+  const chartTop = 90
+  const chartH = hasLoad ? 110 : 0
   const lane = 18
   const lanesTop = chartTop + chartH + 26
   const height = lanesTop + d.pods.length * lane + 90
@@ -121,15 +123,19 @@ export function timelineSvg(d: TimelineData): string {
     `<text x="10" y="20" font-size="14" font-weight="bold">${esc(d.title)}</text>`,
   )
   const total = d.seconds.reduce((a, s) => ({ ok: a.ok + s.ok, failed: a.failed + s.failed }), { ok: 0, failed: 0 })
-  out.push(`<text x="10" y="38" fill="#333">${total.ok + total.failed} requests, ${total.failed} failed, over ${n} s (one column per second)</text>`)
+  out.push(
+    `<text x="10" y="38" fill="#333">${hasLoad ? `${total.ok + total.failed} requests, ${total.failed} failed, ` : ''}over ${n} s (one column per second)</text>`,
+  )
 
   // Requests per second: ok (green) with failed (red) stacked on top, plus a red mark above
   // any second with a failure so that a single failed request is visible at any scale.
   const max = Math.max(1, ...d.seconds.map((s) => s.ok + s.failed))
   const y = (v: number) => chartTop + chartH - (v / max) * chartH
-  out.push(`<text x="${left - 8}" y="${chartTop + 4}" text-anchor="end">${max} req/s</text>`, `<text x="${left - 8}" y="${chartTop + chartH}" text-anchor="end">0</text>`)
-  out.push(`<text x="10" y="${chartTop + chartH / 2}" font-weight="bold">requests per second</text>`)
-  out.push(`<line x1="${left}" y1="${chartTop + chartH}" x2="${x(n)}" y2="${chartTop + chartH}" stroke="#999"/>`)
+  if (hasLoad) out.push(`<text x="${left - 8}" y="${chartTop + 4}" text-anchor="end">${max} req/s</text>`, `<text x="${left - 8}" y="${chartTop + chartH}" text-anchor="end">0</text>`)
+  if (hasLoad) {
+    out.push(`<text x="10" y="${chartTop + chartH / 2}" font-weight="bold">requests per second</text>`)
+    out.push(`<line x1="${left}" y1="${chartTop + chartH}" x2="${x(n)}" y2="${chartTop + chartH}" stroke="#999"/>`)
+  }
   d.seconds.forEach((s, i) => {
     if (s.ok > 0) out.push(`<rect x="${x(i)}" y="${y(s.ok)}" width="${Math.max(1, px - 1)}" height="${chartTop + chartH - y(s.ok)}" fill="#27ae60"/>`)
     if (s.failed > 0) {
@@ -139,10 +145,15 @@ export function timelineSvg(d: TimelineData): string {
     }
   })
 
-  // Scenario markers: dashed lines through the whole picture, labels staggered on 2 rows.
+  // Scenario markers: dashed lines through the whole picture, labels staggered on 3 rows,
+  // right-aligned to their line when they would run off the picture.
   d.markers.forEach((m, i) => {
-    out.push(`<line x1="${x(m.s)}" y1="${chartTop - 14}" x2="${x(m.s)}" y2="${lanesTop + d.pods.length * lane}" stroke="#555" stroke-dasharray="3,3"/>`)
-    out.push(`<text x="${x(m.s) + 2}" y="${chartTop - 16 - (i % 2) * 10}" fill="#333" font-size="10">${esc(m.label)}</text>`)
+    const mx = x(m.s)
+    const end = mx + 2 + m.label.length * 5.5 > width
+    out.push(`<line x1="${mx}" y1="${chartTop - 14 - (i % 3) * 11}" x2="${mx}" y2="${lanesTop + d.pods.length * lane}" stroke="#555" stroke-dasharray="3,3"/>`)
+    out.push(
+      `<text x="${end ? mx - 2 : mx + 2}" y="${chartTop - 16 - (i % 3) * 11}" fill="#333" font-size="10"${end ? ' text-anchor="end"' : ''}>${esc(m.label)}</text>`,
+    )
   })
 
   // Pod lanes.
