@@ -71,7 +71,8 @@ describe('default values', () => {
     })
     expect(container.startupProbe).toEqual(probe('/startup', 2, 2, 60))
     expect(container.readinessProbe).toEqual(probe('/ready', 5, 3, 2))
-    expect(container.livenessProbe).toEqual(probe('/health', 10, 5, 6))
+    // A stuck process will not drain: liveness restarts it after 10 s, not the pod's 40 s grace.
+    expect(container.livenessProbe).toEqual({ ...probe('/health', 10, 5, 6), terminationGracePeriodSeconds: 10 })
   })
 
   it('keeps the probe relationships the values.yaml comments promise', () => {

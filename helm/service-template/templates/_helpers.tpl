@@ -344,7 +344,8 @@ Fail fast on values that would make the probes lie.
 
 {{/*
 One HTTP probe on the container's named port, from a probe block of values.yaml
-(startupProbe, readinessProbe, livenessProbe all share this shape).
+(startupProbe, readinessProbe, livenessProbe all share this shape; only liveness may set
+its own terminationGracePeriodSeconds).
 */}}
 {{- define "service-template.httpProbe" -}}
 httpGet:
@@ -355,4 +356,7 @@ periodSeconds: {{ .periodSeconds }}
 timeoutSeconds: {{ .timeoutSeconds }}
 failureThreshold: {{ .failureThreshold }}
 successThreshold: {{ .successThreshold }}
+{{- with .terminationGracePeriodSeconds }}
+terminationGracePeriodSeconds: {{ . }}
+{{- end }}
 {{- end }}
