@@ -25,7 +25,12 @@ describe('requestId', () => {
     expect(requestId(req('0af7651916cd43dd8448eb211c80319c'))).toBe('0af7651916cd43dd8448eb211c80319c')
   })
   it.each([undefined, '', 'has space', 'x'.repeat(129), 'line\nbreak', '{"json":1}'])('generates one for %j', (id) => {
-    expect(requestId(req(id))).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+    expect(requestId(req(id))).toMatch(/^[0-9a-f]{16}-[0-9a-z]+$/)
+  })
+  it('generates ids unique within the process, with one prefix per process', () => {
+    const ids = Array.from({ length: 1000 }, () => requestId(req()))
+    expect(new Set(ids).size).toBe(1000)
+    expect(new Set(ids.map((id) => id.split('-')[0])).size).toBe(1)
   })
 })
 

@@ -136,7 +136,7 @@ describe('HTTP requests', () => {
     const shed = await get('/api/slow?ms=0')
     expect(shed.statusCode).toBe(503)
     // The request id survives shedding (set on arrival).
-    expect(shed.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
+    expect(shed.headers['x-request-id']).toMatch(/^[0-9a-f]{16}-[0-9a-z]+$/)
     expect((await get('/api/slow?ms=0')).statusCode).toBe(503)
     expect((await get('/health')).statusCode).toBe(200)
     const text = await scrape()
