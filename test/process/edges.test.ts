@@ -201,14 +201,22 @@ describe('fatal errors, with the drain the chart configures', () => {
     const fatalAt = performance.now()
     s.child.kill('SIGUSR2') // the fixture throws an uncaught exception
     await s.waitForLog((l) => l.level === 'fatal')
-    // Refused, not accepted and then dropped: nothing of a new request was processed,
-    // so clients and proxies retry it elsewhere.
-    const refused = await new Promise<string>((resolve) => {
-      const probe = net.connect(s.port, '127.0.0.1')
-      probe.once('connect', () => (probe.destroy(), resolve('connected')))
-      probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'))
-    })
+    // Refused, not accepted and then dropped: nothing of a new request is processed, so
+    // clients and proxies retry it elsewhere. "At once": the listener closes within the
+    // same few event-loop turns as the fatal line (fastify's preClose hooks run first).
+    const connectOnce = () =>
+      new Promise<string>((resolve) => {
+        const probe = net.connect(s.port, '127.0.0.1')
+        probe.once('connect', () => (probe.destroy(), resolve('connected')))
+        probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'))
+      })
+    let refused = await connectOnce()
+    for (let i = 0; i < 20 && refused !== 'ECONNREFUSED'; i++) {
+      await sleep(25)
+      refused = await connectOnce()
+    }
     expect(refused).toBe('ECONNREFUSED')
+    expect(performance.now() - fatalAt).toBeLessThan(1000)
     expect(await inFlight).toEqual({ status: 200, body: '{"waitedMs":1500}' })
     const { code } = await s.exited
     expect(code).toBe(1)
