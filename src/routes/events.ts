@@ -29,6 +29,9 @@ export async function eventRoutes(app: FastifyInstance, { lifecycle }: EventsOpt
   app.get<{ Querystring: { intervalMs: number } }>(
     '/events',
     {
+      // Not in http_request_duration_seconds: a stream lasts as long as the client stays,
+      // and would read as minutes-long "requests" in the latency histogram.
+      config: { metrics: false },
       schema: {
         querystring: { type: 'object', properties: { intervalMs: { type: 'integer', minimum: 100, maximum: 60000, default: 1000 } } },
       },

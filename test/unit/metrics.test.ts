@@ -127,6 +127,18 @@ describe('HTTP requests', () => {
     expect(routes).toEqual(['/api/slow'])
   })
 
+  it('the event stream is not timed (it lasts as long as the client stays), and ends on the drain', async () => {
+    await build([ok('postgres'), ok('redis', false)])
+    app.lifecycle.enter('ready')
+    const stream = get('/api/events?intervalMs=100')
+    await new Promise((r) => setTimeout(r, 250))
+    app.lifecycle.enter('draining')
+    const res = await stream
+    expect(res.statusCode).toBe(200)
+    expect(res.body).toMatch(/event: tick[\s\S]*event: shutdown\ndata: \{"reconnect":true\}\n\n$/)
+    expect(samples(await scrape(), 'http_request_duration_seconds_count')).toEqual([])
+  })
+
   it('counts requests shed under pressure; probes are neither shed nor counted', async () => {
     // A 1-byte heap limit puts the process under pressure at every sample (one a second).
     await build([ok('postgres'), ok('redis', false)], { MAX_HEAP_USED_BYTES: '1' })
