@@ -2,6 +2,7 @@
 // clear failure when no container engine answers, building the image once, running
 // the Compose CLI (v2 plugin or v1 standalone), and small polling helpers.
 import { execFile } from 'node:child_process'
+import { readdirSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
@@ -27,24 +28,70 @@ export async function engine(): Promise<ContainerRuntimeClient> {
   }
 }
 
+type Docker = ContainerRuntimeClient['container']['dockerode']
+
+/** One line of the engine's build stream (Docker API, also Podman's compat API). */
+interface BuildMessage {
+  stream?: string
+  error?: string
+  errorDetail?: { message?: string }
+}
+
+/**
+ * The files under the repository (relative, '/'-separated) for the engine's client to pick
+ * the build context from by .dockerignore, as `docker build` does. .git and node_modules
+ * are never walked: the allowlist keeps them out anyway, and they are most of the tree.
+ */
+function contextFiles(dir = ''): string[] {
+  return readdirSync(repoRoot + dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = dir + entry.name
+    if (!entry.isDirectory()) return [path]
+    return entry.name === '.git' || entry.name === 'node_modules' ? [] : contextFiles(path + '/')
+  })
+}
+
+/** Builds once; resolves when the image is tagged, else throws with the end of the build's output. */
+async function buildOnce(docker: Docker, tag: string): Promise<void> {
+  const stream = await docker.buildImage(
+    { context: repoRoot, src: contextFiles() },
+    { t: tag, buildargs: { NODE_IMAGE: images.node, VERSION: '0.0.0-test' } },
+  )
+  const messages = await new Promise<BuildMessage[]>((resolve, reject) => {
+    docker.modem.followProgress(stream, (err, result: BuildMessage[]) => (err === null ? resolve(result) : reject(err)))
+  })
+  const failure = messages.find((m) => m.error !== undefined)
+  if (failure === undefined) return
+  const output = messages.flatMap((m) => (m.stream ?? '').split('\n')).filter((l) => l.trim() !== '')
+  throw new Error(`${failure.errorDetail?.message ?? failure.error ?? ''}`.trim() + `\n--- last lines of the build ---\n${output.slice(-25).join('\n')}`)
+}
+
 /**
  * Builds the repository's Dockerfile as `tag`, with NODE_IMAGE from the environment
- * (test/helpers/images.ts) as the base image. Returns a container definition for it.
+ * (test/helpers/images.ts) as the base image, through the engine's API (what testcontainers
+ * uses, but with the engine's own error and the build's last lines kept: testcontainers
+ * reports only "Failed to build image"). Returns a container definition for it.
+ *
+ * A failed build is tried once more, its output printed first: an engine can fail a build
+ * for reasons of its own (a network set up for a RUN step while other tests start
+ * containers). The image is setup here, not the behaviour under test; a build that fails
+ * twice fails every test in the file with both engines' messages.
  */
 export async function buildImage(tag: string): Promise<GenericContainer> {
-  await engine()
-  try {
-    return await GenericContainer.fromDockerfile(repoRoot)
-      .withBuildArgs({ NODE_IMAGE: images.node, VERSION: '0.0.0-test' })
-      .build(tag, { deleteOnExit: false })
-  } catch (err) {
-    throw new Error(
-      `docker build of ${repoRoot}Dockerfile (NODE_IMAGE=${images.node}) failed. ` +
-        'Rerun with DEBUG=testcontainers:build to see the build output, or run ' +
-        `\`docker build --build-arg NODE_IMAGE=${images.node} .\`. Cause: ${String(err)}`,
-      { cause: err },
-    )
+  const docker = (await engine()).container.dockerode
+  const failures: string[] = []
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    try {
+      await buildOnce(docker, tag)
+      return new GenericContainer(tag)
+    } catch (err) {
+      failures.push(`attempt ${attempt}: ${err instanceof Error ? err.message : String(err)}`)
+      console.warn(`docker build of ${repoRoot}Dockerfile failed, ${failures.at(-1)}`)
+    }
   }
+  throw new Error(
+    `docker build of ${repoRoot}Dockerfile (NODE_IMAGE=${images.node}) failed twice; ` +
+      `\`docker build --build-arg NODE_IMAGE=${images.node} .\` shows the whole output.\n${failures.join('\n')}`,
+  )
 }
 
 export async function removeImage(tag: string): Promise<void> {
