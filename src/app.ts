@@ -12,7 +12,8 @@ import metrics from './metrics.js'
 import postgres from './plugins/postgres.js'
 import redis from './plugins/redis.js'
 import { sustainedPressure } from './pressure.js'
-import { createReadiness, describeError, type Check, type Readiness } from './readiness.js'
+import { dependencyDown, describeError } from './errors.js'
+import { createReadiness, type Check, type Readiness } from './readiness.js'
 import { eventRoutes } from './routes/events.js'
 import { itemRoutes } from './routes/items.js'
 import { probeRoutes } from './routes/probes.js'
@@ -136,19 +137,3 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   return app
 }
 
-/**
- * Postgres SQLSTATEs of a server that is going away or not accepting work yet: 57P01
- * admin_shutdown and 57P02 crash_shutdown (a stopping Postgres ends every session, e.g.
- * when its pod is deleted), 57P03 cannot_connect_now ("the database system is shutting
- * down / starting up"), class 08 connection exceptions. Seen on a cluster when Postgres
- * is scaled to 0: without them these answered 500 instead of 503 + Retry-After.
- */
-const PG_UNAVAILABLE = /^(57P0[123]|08[0-9A-Z]{3})$/
-
-/** Connection-level failures of pg or ioredis, as opposed to bugs or bad queries. */
-function dependencyDown(err: Error & { code?: string }): boolean {
-  return (
-    (typeof err.code === 'string' && (/^E[A-Z]+$/.test(err.code) || PG_UNAVAILABLE.test(err.code))) ||
-    /timeout|timed out|Connection terminated|Stream isn't writeable|connection is closed/i.test(err.message)
-  )
-}

@@ -11,7 +11,9 @@
 //    while the pod stays in the Service: readiness fails on every replica at once when
 //    a shared dependency blips, so a non-critical check that failed readiness would turn
 //    a cache outage into a full outage.
-// Dependency-free and pure, so it can be copied into any app and unit-tested.
+// Dependency-free and pure (errors.ts reads the causes), so it can be copied into any
+// app and unit-tested.
+import { causeOf, TimeoutError } from './errors.js'
 
 export interface Check {
   name: string
@@ -49,10 +51,6 @@ export interface ReadinessOptions {
   now?: () => number
 }
 
-export class TimeoutError extends Error {
-  override name = 'TimeoutError'
-}
-
 /** Rejects with TimeoutError once `ms` pass; the timer never keeps the process alive. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
@@ -61,53 +59,6 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
     timer.unref()
   })
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
-
-/** A fuller description for logs: the error's code and message, URLs masked, no stack. */
-export function describeError(err: unknown): string {
-  if (err instanceof TimeoutError) return err.message
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code
-    const message = err.message.replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, '[url]').slice(0, 200)
-    return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message
-  }
-  return 'unknown error'
-}
-
-// Error codes of Node's net/dns, pg (SQLSTATE) and Redis, mapped to causes that name no peer.
-const CAUSES: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  EPIPE: 'connection reset',
-  ETIMEDOUT: 'timeout',
-  ENOTFOUND: 'name not resolved',
-  EAI_AGAIN: 'name not resolved',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'host unreachable',
-  '28P01': 'auth failed',
-  '28000': 'auth failed',
-  '3D000': 'database does not exist',
-  '53300': 'too many connections',
-  '57P01': 'server shutting down',
-  '57P02': 'server shutting down',
-  '57P03': 'server starting',
-  NOAUTH: 'auth failed',
-  WRONGPASS: 'auth failed',
-  LOADING: 'server starting',
-}
-
-/** A short cause fit for a probe body: no address, host, port, user or message text. */
-export function causeOf(err: unknown): string {
-  if (err instanceof TimeoutError) return 'timeout'
-  if (!(err instanceof Error)) return 'error'
-  const code = (err as { code?: unknown }).code
-  if (typeof code === 'string' && CAUSES[code]) return CAUSES[code]
-  // Redis replies carry their code as the message's first word (NOAUTH, WRONGPASS, LOADING).
-  const word = /^[A-Z]+/.exec(err.message)?.[0]
-  if (word && CAUSES[word]) return CAUSES[word]
-  if (/timeout|timed out/i.test(err.message)) return 'timeout'
-  if (/Connection terminated|connection is closed|Stream isn't writeable/i.test(err.message)) return 'not connected'
-  return 'error'
 }
 
 export function createReadiness({ checks, timeoutMs, cacheTtlMs, onReport, now = () => performance.now() }: ReadinessOptions) {

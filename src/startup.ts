@@ -13,10 +13,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
-import pg from 'pg'
 import { migrate, type Migration } from './migrate.js'
 import { reconnectDelay } from './plugins/redis.js'
-import { causeOf, describeError } from './readiness.js'
+import { describeError, isTransient } from './errors.js'
 
 /** Exit code of a permanent startup failure (EX_SOFTWARE): distinct from 78 (bad config) and 1 (crash). */
 export const EXIT_STARTUP_FAILED = 70
@@ -24,17 +23,6 @@ export const EXIT_STARTUP_FAILED = 70
 export class PermanentStartupError extends Error {
   override name = 'PermanentStartupError'
   readonly exitCode = EXIT_STARTUP_FAILED
-}
-
-// SQLSTATEs that waiting can cure: 08 connection exception, 40001 serialization failure,
-// 40P01 deadlock, 53 insufficient resources (53300 too many connections), 55P03 lock not
-// available (lock_timeout), 57014 canceled, 57P0x server shutting down or starting.
-const TRANSIENT_SQLSTATE = /^(08|40001|40P01|53|55P03|57014|57P0)/
-
-/** Whether retrying may succeed: any error from Postgres itself by its SQLSTATE, others unless they are auth failures. */
-export function isTransient(err: unknown): boolean {
-  if (err instanceof pg.DatabaseError) return TRANSIENT_SQLSTATE.test(err.code ?? '')
-  return causeOf(err) !== 'auth failed'
 }
 
 export interface InitialiseOptions {
