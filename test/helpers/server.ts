@@ -42,6 +42,26 @@ export async function freePort(): Promise<number> {
   return port
 }
 
+/**
+ * A free port below Linux's default ephemeral range (32768-60999), for a test that names a
+ * port seconds before it listens there (a dependency that "comes up" later): in the range,
+ * another test's port 0 or a container engine's published port could take it meanwhile.
+ */
+export async function freePortOutsideEphemeralRange(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    const srv = createServer()
+    const bound = await new Promise<boolean>((resolve) => {
+      srv.once('error', () => resolve(false))
+      srv.listen(port, '127.0.0.1', () => resolve(true))
+    })
+    if (!bound) continue
+    srv.close()
+    await once(srv, 'close')
+    return port
+  }
+}
+
 export interface StartOptions {
   /** What to wait for before resolving: the `lifecycle: ready` log (default), listening, or nothing. */
   waitFor?: 'startup' | 'listening' | 'none'

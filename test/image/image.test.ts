@@ -19,11 +19,11 @@ import {
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { images } from '../helpers/images.js'
+import { freePortOutsideEphemeralRange } from '../helpers/server.js'
 import {
   buildImage,
   composeCli,
   engine,
-  freePort,
   removeImage,
   repoRoot,
   run,
@@ -352,7 +352,7 @@ describe('docker-compose.yml (live stack)', () => {
       setupError = asError(err)
       return
     }
-    hostPort = await freePort()
+    hostPort = await freePortOutsideEphemeralRange()
     env = {
       ...process.env,
       APP_IMAGE: tag, // the image built above: Compose's build is then a cache hit

@@ -4,7 +4,6 @@
 import { execFile } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { GenericContainer, getContainerRuntimeClient, type ContainerRuntimeClient } from 'testcontainers'
 import { images } from '../helpers/images.js'
@@ -142,19 +141,6 @@ export async function composeCli(): Promise<{ file: string; prefix: string[]; ve
     if (r?.code === 0) return { ...c, version: r.stdout.split('\n')[0] ?? '' }
   }
   throw new Error('Neither `docker compose` (v2) nor `docker-compose` (v1) is installed: the Compose test needs one of them.')
-}
-
-/** A TCP port that was free a moment ago on this host. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 /** Polls `probe` until it returns a value that is not undefined, or throws after timeoutMs. */

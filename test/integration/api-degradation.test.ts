@@ -3,8 +3,9 @@
 // a Postgres outage is a quick 503 with Retry-After rather than a hung request.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { expectAlive, getJson, until, type ReadyBody } from '../helpers/integration-probes.js'
-import { startServer, type ServerProcess } from '../helpers/server.js'
-import { startStack, type Stack } from '../helpers/stack.js'
+import type { ServerProcess } from '../helpers/server.js'
+import type { Stack } from '../helpers/stack.js'
+import { startBehindToxiproxy } from '../helpers/suite.js'
 
 interface Item {
   id: string
@@ -16,14 +17,9 @@ let server: ServerProcess
 let item: Item
 
 beforeAll(async () => {
-  stack = await startStack({ toxiproxy: true })
-  server = await startServer({
-    DATABASE_URL: stack.databaseUrl,
-    REDIS_URL: stack.redisUrl,
-    READY_CACHE_TTL_MS: '0',
-    PG_QUERY_TIMEOUT_MS: '2000',
-    REDIS_COMMAND_TIMEOUT_MS: '1000',
-  })
+  const started = await startBehindToxiproxy()
+  stack = started.stack
+  server = started.server
   const res = await fetch(`${server.url}/api/items`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

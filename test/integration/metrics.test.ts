@@ -15,8 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { images } from '../helpers/images.js'
 import { expectAlive, until } from '../helpers/integration-probes.js'
 import { promtool, sample } from '../helpers/metrics.js'
-import { freePort, startServer, type ServerProcess } from '../helpers/server.js'
-import { startStack, type Stack } from '../helpers/stack.js'
+import { freePortOutsideEphemeralRange, type ServerProcess } from '../helpers/server.js'
+import type { Stack } from '../helpers/stack.js'
+import { startBehindToxiproxy } from '../helpers/suite.js'
 
 const SCRAPE_INTERVAL = '1s'
 const RULES_PATH = '/etc/prometheus/alerts.yml'
@@ -31,21 +32,17 @@ let alertRules: string
 
 beforeAll(async () => {
   alertRules = readmeAlertRules(await readFile(new URL('../../README.md', import.meta.url), 'utf8'))
-  stack = await startStack({ toxiproxy: true })
-  server = await startServer({
-    DATABASE_URL: stack.databaseUrl,
-    REDIS_URL: stack.redisUrl,
+  const started = await startBehindToxiproxy({
     READY_CHECK_TIMEOUT_MS: '1000',
-    READY_CACHE_TTL_MS: '0',
-    PG_QUERY_TIMEOUT_MS: '2000',
-    REDIS_COMMAND_TIMEOUT_MS: '1000',
     // The last test runs a shutdown into its deadline: short enough for a test.
     DRAIN_DELAY_MS: '1000',
     SHUTDOWN_TIMEOUT_MS: '8000',
   })
+  stack = started.stack
+  server = started.server
   prober = setInterval(() => void fetch(`${server.url}/ready`).then((r) => r.arrayBuffer()).catch(() => undefined), 500)
   const metrics = new URL(server.metricsUrl)
-  const port = await freePort()
+  const port = await freePortOutsideEphemeralRange()
   const config = [
     'global:',
     `  scrape_interval: ${SCRAPE_INTERVAL}`,

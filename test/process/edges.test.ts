@@ -7,28 +7,14 @@ import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { getOne, render, type K8sObject } from '../chart/helm.js'
-import { startServer, type ServerProcess } from '../helpers/server.js'
-import { startStack, type Stack } from '../helpers/stack.js'
+import type { ServerProcess } from '../helpers/server.js'
+import { serversOnStack, terminated } from '../helpers/suite.js'
 
-let stack: Stack
-let server: ServerProcess | undefined
-beforeAll(async () => {
-  stack = await startStack()
-})
-afterAll(async () => {
-  await stack?.stop()
-})
-afterEach(async () => {
-  await server?.stop()
-  server = undefined
-})
+const suite = serversOnStack()
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url))
-function start(env: Record<string, string>, nodeArgs: string[] = []) {
-  return startServer({ DATABASE_URL: stack.databaseUrl, REDIS_URL: stack.redisUrl, ...env }, { nodeArgs })
-}
 
 /** A raw TCP connection to the server, with everything it receives. */
 async function connect(s: ServerProcess) {
@@ -41,13 +27,6 @@ async function connect(s: ServerProcess) {
   return { socket, received: () => received, closed }
 }
 
-async function terminated(s: ServerProcess) {
-  const signalAt = performance.now()
-  s.child.kill('SIGTERM')
-  const { code, signal } = await s.exited
-  return { code, signal, ms: performance.now() - signalAt }
-}
-
 describe('connections with no request in flight do not hold the shutdown', () => {
   // Old behaviour: such a connection kept server.close() waiting until the deadline,
   // then exit 1 with a fatal "deadline exceeded" line.
@@ -56,7 +35,7 @@ describe('connections with no request in flight do not hold the shutdown', () =>
     ['sent half of a request’s headers', 'GET /api/items HTTP/1.1\r\nHost: svc\r\nAccept: appl'],
   ] as const
   it.each(cases)('a connection that %s: closed after the drain, exit 0 long before the deadline', async (_name, bytes) => {
-    server = await start({ DRAIN_DELAY_MS: '500', SHUTDOWN_TIMEOUT_MS: '20000' })
+    const server = await suite.start({ DRAIN_DELAY_MS: '500', SHUTDOWN_TIMEOUT_MS: '20000' })
     const silent = await connect(server)
     if (bytes) silent.socket.write(bytes)
     await sleep(200)
@@ -71,8 +50,7 @@ describe('connections with no request in flight do not hold the shutdown', () =>
   })
 
   it('an in-flight request on a busy connection still completes while the silent ones are closed', async () => {
-    server = await start({ DRAIN_DELAY_MS: '300', SHUTDOWN_TIMEOUT_MS: '20000' })
-    const s = server
+    const s = await suite.start({ DRAIN_DELAY_MS: '300', SHUTDOWN_TIMEOUT_MS: '20000' })
     const silent = await connect(s)
     const busy = await connect(s)
     busy.socket.write('GET /api/slow?ms=2500 HTTP/1.1\r\nHost: svc\r\n\r\n')
@@ -93,7 +71,7 @@ describe('pipelining during the drain (RFC 9112 section 9.6)', () => {
     return `POST /api/items HTTP/1.1\r\nHost: svc\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
   }
   const rows = async (prefix: string) => {
-    const client = new pg.Client({ connectionString: stack.directDatabaseUrl })
+    const client = new pg.Client({ connectionString: suite.stack.directDatabaseUrl })
     await client.connect()
     try {
       const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM items WHERE name LIKE $1', [`${prefix}%`])
@@ -105,8 +83,7 @@ describe('pipelining during the drain (RFC 9112 section 9.6)', () => {
   const responses = (raw: string) => raw.match(/HTTP\/1\.1 \d{3}(?= )/g) ?? []
 
   it('requests pipelined behind a `Connection: close` response are never run', async () => {
-    server = await start({ DRAIN_DELAY_MS: '4000', SHUTDOWN_TIMEOUT_MS: '20000' })
-    const s = server
+    const s = await suite.start({ DRAIN_DELAY_MS: '4000', SHUTDOWN_TIMEOUT_MS: '20000' })
     const id = `pipe-${Date.now()}`
     // Before the signal: three pipelined POSTs, three rows, three responses.
     const before = await connect(s)
@@ -132,8 +109,7 @@ describe('pipelining during the drain (RFC 9112 section 9.6)', () => {
 
 describe('long-lived responses', () => {
   it('an event stream open at SIGTERM gets a last event and ends during the drain; exit 0, not the deadline', async () => {
-    server = await start({ DRAIN_DELAY_MS: '1500', SHUTDOWN_TIMEOUT_MS: '20000' })
-    const s = server
+    const s = await suite.start({ DRAIN_DELAY_MS: '1500', SHUTDOWN_TIMEOUT_MS: '20000' })
     let text = ''
     const ended = new Promise<number>((resolve, reject) => {
       http
@@ -162,11 +138,7 @@ describe('long-lived responses', () => {
 
 describe('signals while booting', () => {
   it('SIGTERM while the modules are still loading is handled (PID 1 would ignore it without a handler): exit 0', async () => {
-    server = await startServer(
-      { DATABASE_URL: stack.databaseUrl, REDIS_URL: stack.redisUrl, DRAIN_DELAY_MS: '0' },
-      { waitFor: 'none', nodeArgs: ['--import', fixture('slow-module-load.mjs')] },
-    )
-    const s = server
+    const s = await suite.start({ DRAIN_DELAY_MS: '0' }, { waitFor: 'none', nodeArgs: ['--import', fixture('slow-module-load.mjs')] })
     for (let i = 0; i < 200 && !s.output().includes('fixture: loading fastify'); i++) await sleep(25)
     expect(s.output()).toContain('fixture: loading fastify')
     s.child.kill('SIGTERM')
@@ -186,8 +158,7 @@ describe('fatal errors, with the drain the chart configures', () => {
     const env = getOne<K8sObject & { data: Record<string, string> }>(objects, 'ConfigMap').data
     const drainDelayMs = Number(env.DRAIN_DELAY_MS)
     expect(drainDelayMs).toBeGreaterThanOrEqual(5000)
-    server = await start({ DRAIN_DELAY_MS: env.DRAIN_DELAY_MS ?? '', SHUTDOWN_TIMEOUT_MS: env.SHUTDOWN_TIMEOUT_MS ?? '' }, ['--import', fixture('fatal-on-signal.mjs')])
-    const s = server
+    const s = await suite.start({ DRAIN_DELAY_MS: env.DRAIN_DELAY_MS ?? '', SHUTDOWN_TIMEOUT_MS: env.SHUTDOWN_TIMEOUT_MS ?? '' }, { nodeArgs: ['--import', fixture('fatal-on-signal.mjs')] })
     const inFlight = new Promise<{ status: number; body: string }>((resolve, reject) => {
       http
         .get(`${s.url}/api/slow?ms=1500`, { agent: false }, (res) => {

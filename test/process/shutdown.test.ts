@@ -5,9 +5,9 @@ import http from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { getContainerRuntimeClient } from 'testcontainers'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { startServer, type LogLine, type ServerProcess } from '../helpers/server.js'
-import { startStack, type Stack } from '../helpers/stack.js'
+import { describe, expect, it } from 'vitest'
+import { freePortOutsideEphemeralRange, type LogLine, type ServerProcess } from '../helpers/server.js'
+import { serversOnStack, terminated } from '../helpers/suite.js'
 
 interface Response {
   status: number
@@ -28,38 +28,22 @@ function request(url: string, agent: http.Agent | false): Promise<Response> {
   })
 }
 
-let stack: Stack
-let server: ServerProcess | undefined
-beforeAll(async () => {
-  stack = await startStack()
-})
-afterAll(async () => {
-  await stack?.stop()
-})
-afterEach(async () => {
-  await server?.stop()
-  server = undefined
-})
+const suite = serversOnStack()
 
-function start(env: Record<string, string>, nodeArgs: string[] = []) {
-  return startServer({ DATABASE_URL: stack.databaseUrl, REDIS_URL: stack.redisUrl, ...env }, { nodeArgs })
-}
 const lifecycleLines = (s: ServerProcess, phase: string) => s.logs.filter((l) => l.lifecycle === phase)
 
 /** Sends SIGTERM, expects the exit code, returns the ms from signal to exit. */
 async function terminate(s: ServerProcess, expectedCode: number): Promise<number> {
-  const signalAt = performance.now()
-  s.child.kill('SIGTERM')
-  expect((await s.exited).code).toBe(expectedCode)
-  return performance.now() - signalAt
+  const { code, ms } = await terminated(s)
+  expect(code).toBe(expectedCode)
+  return ms
 }
 
 describe('graceful shutdown', () => {
   it('SIGTERM under keep-alive load: zero failed requests while draining, /ready 503, in-flight request completes, exit 0', async () => {
     const drainDelayMs = 2000
     const slowMs = 3500
-    server = await start({ DRAIN_DELAY_MS: String(drainDelayMs), SHUTDOWN_TIMEOUT_MS: '15000', KEEP_ALIVE_TIMEOUT_MS: '65000' })
-    const s = server
+    const s = await suite.start({ DRAIN_DELAY_MS: String(drainDelayMs), SHUTDOWN_TIMEOUT_MS: '15000', KEEP_ALIVE_TIMEOUT_MS: '65000' })
     const agent = new http.Agent({ keepAlive: true, maxSockets: 8 })
     // Connections that sit idle in a client's pool: shutdown must close them at once,
     // not wait for the 65 s keep-alive timeout.
@@ -134,9 +118,9 @@ describe('graceful shutdown', () => {
   })
 
   it('with only idle keep-alive connections, exits right after the drain delay', async () => {
-    server = await start({ DRAIN_DELAY_MS: '500', SHUTDOWN_TIMEOUT_MS: '10000', KEEP_ALIVE_TIMEOUT_MS: '65000' })
+    const server = await suite.start({ DRAIN_DELAY_MS: '500', SHUTDOWN_TIMEOUT_MS: '10000', KEEP_ALIVE_TIMEOUT_MS: '65000' })
     const idleAgent = new http.Agent({ keepAlive: true })
-    await Promise.all(Array.from({ length: 6 }, () => request(`${server!.url}/health`, idleAgent)))
+    await Promise.all(Array.from({ length: 6 }, () => request(`${server.url}/health`, idleAgent)))
     const totalMs = await terminate(server, 0)
     expect(totalMs).toBeGreaterThanOrEqual(500)
     // Far from the 65 s keep-alive timeout; generous for a loaded machine.
@@ -145,14 +129,14 @@ describe('graceful shutdown', () => {
   })
 
   it('SIGINT runs the same sequence', async () => {
-    server = await start({ DRAIN_DELAY_MS: '0', SHUTDOWN_TIMEOUT_MS: '5000' })
+    const server = await suite.start({ DRAIN_DELAY_MS: '0', SHUTDOWN_TIMEOUT_MS: '5000' })
     server.child.kill('SIGINT')
     expect((await server.exited).code).toBe(0)
     expect(lifecycleLines(server, 'draining')[0]).toMatchObject({ reason: 'SIGINT' })
   })
 
   it('a second signal exits at once', async () => {
-    server = await start({ DRAIN_DELAY_MS: '10000', SHUTDOWN_TIMEOUT_MS: '20000' })
+    const server = await suite.start({ DRAIN_DELAY_MS: '10000', SHUTDOWN_TIMEOUT_MS: '20000' })
     server.child.kill('SIGTERM')
     await server.waitForLog((l) => l.lifecycle === 'draining')
     const secondAt = performance.now()
@@ -166,8 +150,7 @@ describe('graceful shutdown', () => {
 
 describe('shutdown deadline', () => {
   it('a request that outlives SHUTDOWN_TIMEOUT_MS: exit 1 at the deadline, naming the step', async () => {
-    server = await start({ DRAIN_DELAY_MS: '200', SHUTDOWN_TIMEOUT_MS: '1500' })
-    const s = server
+    const s = await suite.start({ DRAIN_DELAY_MS: '200', SHUTDOWN_TIMEOUT_MS: '1500' })
     const slow = request(`${s.url}/api/slow?ms=10000`, false).catch((err: Error) => err)
     await s.waitForLog((l) => (l.req as { url?: string } | undefined)?.url === '/api/slow?ms=10000')
     const totalMs = await terminate(s, 1)
@@ -179,12 +162,11 @@ describe('shutdown deadline', () => {
   })
 
   it('a dependency that hangs on close (Redis paused): exit 1 at the deadline, naming the step', async () => {
-    server = await start({ DRAIN_DELAY_MS: '0', SHUTDOWN_TIMEOUT_MS: '2000', REDIS_COMMAND_TIMEOUT_MS: '60000' })
-    const s = server
+    const s = await suite.start({ DRAIN_DELAY_MS: '0', SHUTDOWN_TIMEOUT_MS: '2000', REDIS_COMMAND_TIMEOUT_MS: '60000' })
     // A paused container keeps its TCP connections open but never answers, so the
     // client's QUIT waits for a reply that does not come.
     const client = await getContainerRuntimeClient()
-    const container = client.container.getById(stack.redis.getId())
+    const container = client.container.getById(suite.stack.redis.getId())
     await container.pause()
     try {
       const totalMs = await terminate(s, 1)
@@ -204,7 +186,7 @@ describe('fatal errors', () => {
     ['SIGUSR2', 'uncaughtException', 'boom: uncaught from test fixture'],
     ['SIGHUP', 'unhandledRejection', 'boom: unhandled rejection from test fixture'],
   ] as const)('%s → %s is logged as fatal and leads to the same shutdown with exit 1', async (signal, origin, message) => {
-    server = await start({ DRAIN_DELAY_MS: '100', SHUTDOWN_TIMEOUT_MS: '5000' }, ['--import', fixture])
+    const server = await suite.start({ DRAIN_DELAY_MS: '100', SHUTDOWN_TIMEOUT_MS: '5000' }, { nodeArgs: ['--import', fixture] })
     server.child.kill(signal)
     expect((await server.exited).code).toBe(1)
     expect(server.logs.find((l) => l.level === 'fatal')).toMatchObject({ origin, err: { message }, msg: 'fatal error, shutting down' })
@@ -215,15 +197,10 @@ describe('fatal errors', () => {
 describe('startup', () => {
   it('listens at once; /startup and /ready 503 until the dependencies come, then 200; never crashes meanwhile', async () => {
     const net = await import('node:net')
-    const { freePort } = await import('../helpers/server.js')
-    // Postgres "comes up" later: a TCP forwarder we open after a while.
-    const port = await freePort()
-    const direct = new URL(stack.directDatabaseUrl)
-    server = await startServer(
-      { DATABASE_URL: `postgres://app:s3cret-pw@127.0.0.1:${port}/app`, REDIS_URL: stack.redisUrl },
-      { waitFor: 'listening' },
-    )
-    const s = server
+    // Postgres "comes up" later: a TCP forwarder we open after a while (refused until then).
+    const port = await freePortOutsideEphemeralRange()
+    const direct = new URL(suite.stack.directDatabaseUrl)
+    const s = await suite.start({ DATABASE_URL: `postgres://app:s3cret-pw@127.0.0.1:${port}/app` }, { waitFor: 'listening' })
     for (let i = 0; i < 5; i++) {
       expect((await request(`${s.url}/health`, false)).status).toBe(200)
       expect((await request(`${s.url}/startup`, false)).status).toBe(503)
@@ -252,8 +229,7 @@ describe('startup', () => {
 
 describe('logging', () => {
   it('request ids in lines and headers, secrets redacted, successful probes not logged at info', async () => {
-    server = await start({ DRAIN_DELAY_MS: '0' })
-    const s = server
+    const s = await suite.start({ DRAIN_DELAY_MS: '0' })
     const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
       http
         .get(`${s.url}/api/items?token=tok-secret-1&page=1`, { headers: { authorization: 'Bearer auth-secret-2', cookie: 'sid=cookie-secret-3', 'x-request-id': 'req-abc-123' } }, (r) => {

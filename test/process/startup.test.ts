@@ -6,39 +6,32 @@
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { MIGRATION_LOCK_KEY } from '../../src/migrate.js'
 import { EXIT_STARTUP_FAILED } from '../../src/startup.js'
 import { until } from '../helpers/integration-probes.js'
 import { emptyDatabase, migrationBackends, pollingForLock } from '../integration/migration-db.js'
-import { startServer, type ServerProcess } from '../helpers/server.js'
-import { startStack, type Stack } from '../helpers/stack.js'
+import type { ServerProcess } from '../helpers/server.js'
+import { serversOnStack } from '../helpers/suite.js'
 
 const WRONG = 'wrong-pw-4821'
-let stack: Stack
+const suite = serversOnStack()
 let db: pg.Pool // the test's own connections
-let server: ServerProcess | undefined
 
 beforeAll(async () => {
-  stack = await startStack()
-  db = new pg.Pool({ connectionString: stack.directDatabaseUrl, max: 4 })
+  db = new pg.Pool({ connectionString: suite.stack.directDatabaseUrl, max: 4 })
   // A Redis user with a password, so that a wrong one is refused (the default user has none).
-  const redis = new Redis(stack.redisUrl)
+  const redis = new Redis(suite.stack.redisUrl)
   await redis.call('ACL', 'SETUSER', 'svc', 'on', '>right-pw', '~*', '&*', '+@all')
   await redis.quit()
 })
 afterAll(async () => {
   await db?.end()
-  await stack?.stop()
 })
 beforeEach(() => emptyDatabase(db))
-afterEach(async () => {
-  await server?.stop()
-  server = undefined
-})
 
 function databaseUrl(change: (url: URL) => void): string {
-  const url = new URL(stack.directDatabaseUrl)
+  const url = new URL(suite.stack.directDatabaseUrl)
   change(url)
   return url.href
 }
@@ -47,11 +40,10 @@ describe('permanent failures exit at once', () => {
   it.each([
     ['a wrong Postgres password', () => ({ DATABASE_URL: databaseUrl((u) => (u.password = WRONG)) }), 'postgres failed, not retrying: 28P01: password authentication failed for user "app"'],
     ['a missing database', () => ({ DATABASE_URL: databaseUrl((u) => (u.pathname = '/nope')) }), 'postgres failed, not retrying: 3D000: database "nope" does not exist'],
-    ['a wrong Redis password', () => ({ REDIS_URL: stack.redisUrl.replace('redis://', `redis://svc:${WRONG}@`) }), 'redis failed, not retrying: WRONGPASS'],
+    ['a wrong Redis password', () => ({ REDIS_URL: suite.stack.redisUrl.replace('redis://', `redis://svc:${WRONG}@`) }), 'redis failed, not retrying: WRONGPASS'],
   ])(`%s: exit ${EXIT_STARTUP_FAILED} within seconds, one fatal line naming the cause, no secret, no stack`, async (_, env, cause) => {
     const started = performance.now()
-    server = await startServer({ DATABASE_URL: stack.databaseUrl, REDIS_URL: stack.redisUrl, ...env() }, { waitFor: 'none' })
-    const s = server
+    const s = await suite.start(env(), { waitFor: 'none' })
     const exit = await Promise.race([s.exited, sleep(15_000).then(() => undefined)])
     expect(exit, `still running after 15 s; output:\n${s.output()}`).toEqual({ code: EXIT_STARTUP_FAILED, signal: null })
     expect(performance.now() - started).toBeLessThan(15_000)
@@ -71,8 +63,7 @@ describe('busy dependencies are waited for', () => {
     const holder = await db.connect()
     try {
       await holder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY])
-      server = await startServer({ DATABASE_URL: stack.databaseUrl, REDIS_URL: stack.redisUrl, PG_QUERY_TIMEOUT_MS: '1' }, { waitFor: 'listening' })
-      const s = server
+      const s = await suite.start({ PG_QUERY_TIMEOUT_MS: '1' }, { waitFor: 'listening' })
       await until('the migration polling for the lock', () => pollingForLock(db))
       await sleep(3000)
       expect((await fetch(`${s.url}/startup`)).status).toBe(503)
@@ -93,7 +84,7 @@ describe('busy dependencies are waited for', () => {
     const blocker = await db.connect()
     await blocker.query('BEGIN')
     await blocker.query('LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE')
-    server = await startServer({ DATABASE_URL: stack.databaseUrl, REDIS_URL: stack.redisUrl, DRAIN_DELAY_MS: '0' }, { waitFor: 'listening' })
+    const server = await suite.start({ DRAIN_DELAY_MS: '0' }, { waitFor: 'listening' })
     const backend = await until('the migration waiting on the table lock', async () => (await migrationBackends(db)).find((b) => b.wait_event_type === 'Lock')?.pid)
     return { blocker, backend, s: server }
   }

@@ -222,28 +222,30 @@ describe('lifecycle', () => {
     await build([ok('postgres'), ok('redis', false)], { SHUTDOWN_TIMEOUT_MS: '12000', DRAIN_DELAY_MS: '100' })
     const phase = (text: string) => samples(text, 'lifecycle_phase').filter((s) => s.value === 1).map((s) => s.labels.phase)
     const seconds = (text: string, p: string) => sample(text, 'lifecycle_phase_seconds', { phase: p })
-    let text = await scrape()
-    expect(phase(text)).toEqual(['starting'])
+    /** A scrape that shows `p` as the one current phase. */
+    const scrapeIn = async (p: string) => {
+      const text = await scrape()
+      expect(phase(text)).toEqual([p])
+      return text
+    }
+    let text = await scrapeIn('starting')
     expect(sample(text, 'lifecycle_shutdown_timeout_seconds')).toBe(12)
     // `starting` counts from process start: module loading included.
     expect(seconds(text, 'starting')).toBeGreaterThan(0)
 
     app.lifecycle.enter('ready')
-    text = await scrape()
-    expect(phase(text)).toEqual(['ready'])
+    text = await scrapeIn('ready')
     const started = seconds(text, 'starting')!
     await sleep(20)
     expect(seconds(await scrape(), 'starting')).toBe(started)
 
     app.lifecycle.enter('draining')
     await sleep(120)
-    text = await scrape()
-    expect(phase(text)).toEqual(['draining'])
+    text = await scrapeIn('draining')
     expect(seconds(text, 'draining')).toBeGreaterThanOrEqual(0.1)
 
     app.lifecycle.enter('closing')
-    text = await scrape()
-    expect(phase(text)).toEqual(['closing'])
+    text = await scrapeIn('closing')
     const drained = seconds(text, 'draining')!
     await sleep(60)
     text = await scrape()
