@@ -7,7 +7,7 @@ import { postgresCheck } from './checks/postgres.js'
 import { redisCheck } from './checks/redis.js'
 import type { Config } from './config.js'
 import { Lifecycle } from './lifecycle.js'
-import { loggerOptions, requestId, requestLogger } from './logger.js'
+import { logDestination, loggerOptions, requestId, requestLogger } from './logger.js'
 import metrics from './metrics.js'
 import postgres from './plugins/postgres.js'
 import redis from './plugins/redis.js'
@@ -36,7 +36,7 @@ export interface BuildOptions {
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: loggerOptions(config.logLevel),
+    logger: { ...loggerOptions(config.logLevel), stream: logDestination() },
     genReqId: requestId,
     childLoggerFactory: requestLogger,
     // Longer than the idle timeout of the load balancer in front, or it may send a

@@ -67,7 +67,8 @@ export function prepareShutdown(app: FastifyInstance): void {
 
 export function createShutdown({ app, lifecycle, drainDelayMs, timeoutMs, startup, closeLast, exit = (code) => process.exit(code) }: ShutdownOptions) {
   const log = app.log
-  // pino writes stdout synchronously by default; flush() covers async destinations.
+  // The app's logger writes stdout synchronously (logger.ts), so nothing is in flight at
+  // exit; flush() covers a logger given an asynchronous destination.
   const flush = () => (log as typeof log & { flush?: () => void }).flush?.()
   let step: Step | undefined
   let exitCode = 0

@@ -173,7 +173,11 @@ describe('shutdown', () => {
     expect(exitedAt - signalAt).toBeLessThan(slowMs + 1000)
     // The order of the close: the public server, the dependencies, then the metrics listener.
     const order = s.logs.map((l) => l.msg).filter((m) => /^(postgres: pool closed|redis: client closed|lifecycle: closed)$/.test(m))
-    expect(order.at(-1)).toBe('lifecycle: closed')
+    expect(order.at(-1), s.output()).toBe('lifecycle: closed')
+    // Every line was written in the order it was logged, the exit's last ones included
+    // (an asynchronous log destination wrote `redis: client closed` after them).
+    const times = s.logs.map((l) => l.time)
+    expect(times).toEqual([...times].sort())
     agent.destroy()
   })
 })
