@@ -78,13 +78,24 @@ function get(url, agentOption) {
       resolve({ ...result, ms: ms(), reused: req.reusedSocket })
     }
     const req = http.get(url, { agent: agentOption }, (res) => {
-      res.on('data', () => undefined)
+      // A failed answer's body says which 503 it is: shed ("Service Unavailable", under
+      // pressure) or a dependency ("dependency unavailable").
+      let body = ''
+      res.setEncoding('utf8').on('data', (chunk) => {
+        if (res.statusCode !== 200 && body.length < 300) body += chunk
+      })
       res.on('error', (err) => done({ ok: false, kind: err.code ?? err.name, message: err.message }))
       res.on('aborted', () => done({ ok: false, kind: 'aborted', message: 'response aborted' }))
       res.on('end', () => {
         const closed = res.headers.connection === 'close'
-        if (res.statusCode === 200) done({ ok: true, closed })
-        else done({ ok: false, kind: `HTTP ${res.statusCode}`, message: res.statusMessage })
+        if (res.statusCode === 200) return done({ ok: true, closed })
+        let message = body.slice(0, 120)
+        try {
+          message = JSON.parse(body).message ?? message
+        } catch {
+          /* not JSON: the start of the body */
+        }
+        done({ ok: false, kind: `HTTP ${res.statusCode}`, message: `${res.statusMessage}: ${message}` })
       })
     })
     const timer = setTimeout(() => {
