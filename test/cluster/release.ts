@@ -38,13 +38,7 @@ export function baseValues(s: ClusterSettings): Overrides {
     values['devDependencies.redis.pullPolicy'] = s.loader === 'none' ? 'IfNotPresent' : 'Never'
   }
   // Chart variations to try with the suite, e.g. CLUSTER_HELM_SET=termination.appDrainSeconds=0
-  for (const pair of (process.env.CLUSTER_HELM_SET ?? '').split(',').filter(Boolean)) {
-    const eq = pair.indexOf('=')
-    if (eq < 1) throw new Error(`CLUSTER_HELM_SET: expected key=value[,key=value], got "${pair}"`)
-    const value = pair.slice(eq + 1)
-    values[pair.slice(0, eq)] = /^[0-9]+$/.test(value) ? Number(value) : value
-  }
-  return values
+  return { ...values, ...s.helmSet }
 }
 
 function setArgs(values: Overrides): string[] {

@@ -49,6 +49,8 @@ export interface ClusterSettings {
   helm: string
   /** Helm's major version: 4 applies server-side (and so may meet field-ownership conflicts). */
   helmMajor: number
+  /** CLUSTER_HELM_SET: chart values for every release (numbers as numbers). */
+  helmSet: Record<string, string | number>
   resultsDir: string
 }
 
@@ -90,6 +92,13 @@ export async function resolveSettings(env: NodeJS.ProcessEnv = process.env): Pro
   const version = await command(helm, ['version', '--short'], { timeoutMs: 30_000 })
   const major = /^v(\d+)\./.exec(version.stdout.trim())
   if (version.code !== 0 || !major) throw new Error(`helm (${helm}) does not run or has no version: ${version.stderr || version.stdout}`)
+  const helmSet: Record<string, string | number> = {}
+  for (const pair of (env.CLUSTER_HELM_SET ?? '').split(',').filter(Boolean)) {
+    const eq = pair.indexOf('=')
+    if (eq < 1) throw new Error(`CLUSTER_HELM_SET: expected key=value[,key=value], got "${pair}"`)
+    const value = pair.slice(eq + 1)
+    helmSet[pair.slice(0, eq)] = /^[0-9]+$/.test(value) ? Number(value) : value
+  }
   const release = 'service-template'
   return {
     context,
@@ -108,6 +117,7 @@ export async function resolveSettings(env: NodeJS.ProcessEnv = process.env): Pro
     clusterSh: env.CLUSTER_SH ?? join(repoRoot, '..', 'shared', 'ci', 'cluster.sh'),
     helm,
     helmMajor: Number(major[1]),
+    helmSet,
     resultsDir: join(repoRoot, 'test', 'cluster', 'results'),
   }
 }

@@ -32,13 +32,23 @@ export interface ServerProcess {
   stop(): Promise<void>
 }
 
-export async function freePort(): Promise<number> {
+/** Binds `port` (0: any) on loopback and lets it go; the port bound, or undefined when taken. */
+async function tryPort(port: number): Promise<number | undefined> {
   const srv = createServer()
-  srv.listen(0, '127.0.0.1')
-  await once(srv, 'listening')
-  const { port } = srv.address() as { port: number }
+  const bound = await new Promise<boolean>((resolve) => {
+    srv.once('error', () => resolve(false))
+    srv.listen(port, '127.0.0.1', () => resolve(true))
+  })
+  if (!bound) return undefined
+  const address = srv.address() as { port: number }
   srv.close()
   await once(srv, 'close')
+  return address.port
+}
+
+export async function freePort(): Promise<number> {
+  const port = await tryPort(0)
+  if (port === undefined) throw new Error('no free port on 127.0.0.1')
   return port
 }
 
@@ -49,16 +59,8 @@ export async function freePort(): Promise<number> {
  */
 export async function freePortOutsideEphemeralRange(): Promise<number> {
   for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000)
-    const srv = createServer()
-    const bound = await new Promise<boolean>((resolve) => {
-      srv.once('error', () => resolve(false))
-      srv.listen(port, '127.0.0.1', () => resolve(true))
-    })
-    if (!bound) continue
-    srv.close()
-    await once(srv, 'close')
-    return port
+    const port = await tryPort(20_000 + Math.floor(Math.random() * 12_000))
+    if (port !== undefined) return port
   }
 }
 

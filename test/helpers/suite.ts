@@ -11,6 +11,11 @@ export interface ServerSuite {
   start(env?: Record<string, string>, options?: StartOptions): Promise<ServerProcess>
 }
 
+/** The built server against `stack` (its DATABASE_URL and REDIS_URL; `env` may override them). */
+function startOn(stack: Stack, env: Record<string, string> = {}, options: StartOptions = {}): Promise<ServerProcess> {
+  return startServer({ DATABASE_URL: stack.databaseUrl, REDIS_URL: stack.redisUrl, ...env }, options)
+}
+
 /** Registers the file's hooks; call it at the top level of a test file. */
 export function serversOnStack(): ServerSuite {
   let stack: Stack | undefined
@@ -29,8 +34,8 @@ export function serversOnStack(): ServerSuite {
       if (stack === undefined) throw new Error('the stack starts in beforeAll')
       return stack
     },
-    async start(env = {}, options = {}) {
-      const s = await startServer({ DATABASE_URL: suite.stack.databaseUrl, REDIS_URL: suite.stack.redisUrl, ...env }, options)
+    async start(env, options) {
+      const s = await startOn(suite.stack, env, options)
       started.push(s)
       return s
     },
@@ -54,14 +59,7 @@ export async function terminated(s: ServerProcess) {
 export async function startBehindToxiproxy(env: Record<string, string> = {}): Promise<{ stack: Stack; server: ServerProcess }> {
   const stack = await startStack({ toxiproxy: true })
   try {
-    const server = await startServer({
-      DATABASE_URL: stack.databaseUrl,
-      REDIS_URL: stack.redisUrl,
-      READY_CACHE_TTL_MS: '0',
-      PG_QUERY_TIMEOUT_MS: '2000',
-      REDIS_COMMAND_TIMEOUT_MS: '1000',
-      ...env,
-    })
+    const server = await startOn(stack, { READY_CACHE_TTL_MS: '0', PG_QUERY_TIMEOUT_MS: '2000', REDIS_COMMAND_TIMEOUT_MS: '1000', ...env })
     return { stack, server }
   } catch (err) {
     await stack.stop()
