@@ -84,8 +84,14 @@ export async function migrate({ connect, migrations: list = migrations, lockTime
     // table lock) would carry on after we give up, or die (SIGKILL once the startup
     // budget is spent). With it, the server notices the closed connection within a
     // second, and ends the backend: its transaction rolls back, its locks are released.
-    await client.query(`SELECT set_config('statement_timeout', '0', false), set_config('lock_timeout', '0', false),
+    await client
+      .query(`SELECT set_config('statement_timeout', '0', false), set_config('lock_timeout', '0', false),
       set_config('client_connection_check_interval', '1000', false)`)
+      .catch((err: unknown) => {
+        // 42704 undefined_object: a server older than 14 has no such setting.
+        if (err instanceof Error && (err as { code?: unknown }).code === '42704') err.message = `Postgres 14 or later is required: ${err.message}`
+        throw err
+      })
     const done = await appliedIds(client)
     const applied: number[] = []
     for (const m of list) {

@@ -4,22 +4,38 @@ import { ConfigError, loadConfig } from '../../src/config.js'
 const base = { DATABASE_URL: 'postgres://app:pw@db:5432/app', REDIS_URL: 'redis://cache:6379' }
 
 describe('loadConfig', () => {
-  it('applies documented defaults', () => {
-    const c = loadConfig(base)
-    expect(c).toMatchObject({
+  it('applies documented defaults, every one of them', () => {
+    expect(loadConfig(base)).toEqual({
       port: 8000,
-      host: '0.0.0.0',
+      metricsPort: 9464,
+      host: '::',
+      hostDefault: true,
+      databaseUrl: base.DATABASE_URL,
+      redisUrl: base.REDIS_URL,
       logLevel: 'info',
       drainDelayMs: 5000,
       shutdownTimeoutMs: 15000,
       readyCheckTimeoutMs: 1000,
       readyCacheTtlMs: 1000,
+      pgQueryTimeoutMs: 5000,
+      pgPoolMax: 10,
+      redisCommandTimeoutMs: 1000,
+      cacheTtlSeconds: 30,
+      keepAliveTimeoutMs: 65000,
+      requestTimeoutMs: 30000,
+      headersTimeoutMs: 10000,
+      memoryPressureExitMs: 60000,
+      maxEventLoopDelayMs: 1000,
+      maxEventLoopUtilization: 0.98,
+      maxHeapUsedBytes: 0,
+      maxRssBytes: 0,
+      readyPressureSamples: 0,
     })
   })
 
   it('reads every variable', () => {
     const c = loadConfig({ ...base, PORT: '9000', HOST: '127.0.0.1', LOG_LEVEL: 'debug', DRAIN_DELAY_MS: '0', SHUTDOWN_TIMEOUT_MS: '2500', MAX_EVENT_LOOP_UTILIZATION: '0.5' })
-    expect(c).toMatchObject({ port: 9000, host: '127.0.0.1', logLevel: 'debug', drainDelayMs: 0, shutdownTimeoutMs: 2500, maxEventLoopUtilization: 0.5 })
+    expect(c).toMatchObject({ port: 9000, host: '127.0.0.1', hostDefault: false, logLevel: 'debug', drainDelayMs: 0, shutdownTimeoutMs: 2500, maxEventLoopUtilization: 0.5 })
   })
 
   it.each([
@@ -38,6 +54,10 @@ describe('loadConfig', () => {
     [{ SHUTDOWN_TIMEOUT_MS: '3000000000' }, /^SHUTDOWN_TIMEOUT_MS=3000000000: expected an integer from 1 to 2147483647$/],
     [{ HOST: 'my host' }, /^HOST=my host: expected an IP address or host name/],
     [{ MAX_EVENT_LOOP_UTILIZATION: '0.5.1' }, /^MAX_EVENT_LOOP_UTILIZATION=0.5.1/],
+    [{ PG_POOL_MAX: '1' }, /^PG_POOL_MAX=1: expected an integer from 2 to 1000$/],
+    [{ HEADERS_TIMEOUT_MS: '40000' }, /^HEADERS_TIMEOUT_MS=40000: must not exceed REQUEST_TIMEOUT_MS=30000/],
+    [{ REQUEST_TIMEOUT_MS: '0' }, /^REQUEST_TIMEOUT_MS=0: expected an integer from 1/],
+    [{ MEMORY_PRESSURE_EXIT_MS: 'soon' }, /^MEMORY_PRESSURE_EXIT_MS=soon: expected an integer/],
     [{ DRAIN_DELAY_MS: '5000', SHUTDOWN_TIMEOUT_MS: '5000' }, /^SHUTDOWN_TIMEOUT_MS=5000: must be greater than DRAIN_DELAY_MS=5000/],
   ])('rejects %o with a message naming the variable', (override, message) => {
     expect(() => loadConfig({ ...base, ...override })).toThrow(ConfigError)
