@@ -32,6 +32,12 @@ const STARTING_RETRY_AFTER_S = 2
 // under-pressure's sampling period; /ready needs several such samples in a row (pressure.ts).
 const PRESSURE_SAMPLE_MS = 1000
 
+/**
+ * Requests that a new pod runs on itself before it reports ready (startup.ts), so the first
+ * requests from the Service do not pay for cold code paths. Read-only ones: your hot paths.
+ */
+export const warmUpRequests: readonly string[] = ['/api/items', '/api/items/1']
+
 export interface BuildOptions {
   /** Replaces the Postgres and Redis readiness checks (unit tests of probe logic). */
   checks?: Check[]
@@ -90,7 +96,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // sidecar, publishNotReadyAddresses), and must not meet a missing table as a 500.
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id)
-    if (!lifecycle.started && !(req.routeOptions.config as { probe?: boolean }).probe) {
+    if (!lifecycle.serving && !(req.routeOptions.config as { probe?: boolean }).probe) {
       reply.code(503).header('retry-after', STARTING_RETRY_AFTER_S)
       reply.send({ statusCode: 503, error: 'Service Unavailable', message: 'starting, retry later' })
       return
@@ -137,6 +143,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     connectionString: config.databaseUrl,
     // One of PG_POOL_MAX connections is the readiness check's own (checks/postgres.ts).
     max: config.pgPoolMax - 1,
+    min: config.pgPoolMin,
     queryTimeoutMs: config.pgQueryTimeoutMs,
     connectTimeoutMs: Math.max(config.readyCheckTimeoutMs, 5000),
   })

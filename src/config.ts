@@ -28,6 +28,8 @@ export interface Config {
   pgQueryTimeoutMs: number
   /** Connections to Postgres in all: PG_POOL_MAX - 1 for the app's pool, 1 for the readiness check. */
   pgPoolMax: number
+  /** Pooled connections opened before the pod reports ready, and kept open while idle. */
+  pgPoolMin: number
   /** A request whose body has not fully arrived this long after it began is answered 408 (slow clients). */
   requestTimeoutMs: number
   /** A request whose headers have not fully arrived this long after the connection sent its first byte is dropped. */
@@ -131,6 +133,7 @@ export function loadConfig(env: Env): Config {
     readyCacheTtlMs: integer(env, 'READY_CACHE_TTL_MS', 1000, 0),
     pgQueryTimeoutMs: integer(env, 'PG_QUERY_TIMEOUT_MS', 5000, 1),
     pgPoolMax: integer(env, 'PG_POOL_MAX', 10, 2, 1000),
+    pgPoolMin: integer(env, 'PG_POOL_MIN', 2, 0, 1000),
     redisCommandTimeoutMs: integer(env, 'REDIS_COMMAND_TIMEOUT_MS', 1000, 1),
     cacheTtlSeconds: integer(env, 'CACHE_TTL_SECONDS', 30, 1),
     keepAliveTimeoutMs: integer(env, 'KEEP_ALIVE_TIMEOUT_MS', 65000, 1),
@@ -145,6 +148,9 @@ export function loadConfig(env: Env): Config {
   }
   if (config.metricsPort !== 0 && config.metricsPort === config.port) {
     throw new ConfigError(`METRICS_PORT=${config.metricsPort}: must differ from PORT, since metrics stay off the public port (0 turns metrics off)`)
+  }
+  if (config.pgPoolMin > config.pgPoolMax - 1) {
+    throw new ConfigError(`PG_POOL_MIN=${config.pgPoolMin}: must be below PG_POOL_MAX=${config.pgPoolMax}, since one of PG_POOL_MAX is the readiness check's own connection`)
   }
   if (config.headersTimeoutMs > config.requestTimeoutMs) {
     throw new ConfigError(`HEADERS_TIMEOUT_MS=${config.headersTimeoutMs}: must not exceed REQUEST_TIMEOUT_MS=${config.requestTimeoutMs}, since the headers are part of the request`)

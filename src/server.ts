@@ -28,7 +28,7 @@ try {
 }
 
 // Loaded only now, with the early handlers in place.
-const [{ buildApp, watchMemory }, { createShutdown, handleSignals }, { initialise, PermanentStartupError }, { startMetricsServer }] = await Promise.all([
+const [{ buildApp, watchMemory, warmUpRequests }, { createShutdown, handleSignals }, { initialise, PermanentStartupError }, { startMetricsServer }] = await Promise.all([
   import('./app.js'),
   import('./shutdown.js'),
   import('./startup.js'),
@@ -75,7 +75,7 @@ try {
 }
 
 try {
-  await initialise(app, startup.signal)
+  await initialise(app, startup.signal, { poolMin: config.pgPoolMin, warmUp: warmUpRequests })
   app.lifecycle.enter('ready')
 } catch (err) {
   // Retrying cannot help (wrong password, missing database, broken migration), and

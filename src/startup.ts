@@ -30,7 +30,13 @@ export interface InitialiseOptions {
   /** Default: migrate.ts's list. */
   migrations?: readonly Migration[]
   lockTimeoutMs?: number
+  /** Pooled Postgres connections to open before ready (PG_POOL_MIN). */
+  poolMin?: number
+  /** GET paths run with inject() before ready, each WARM_UP_ROUNDS times (app.ts's warmUpRequests). */
+  warmUp?: readonly string[]
 }
+
+const WARM_UP_ROUNDS = 20
 
 export async function initialise(app: FastifyInstance, signal: AbortSignal, options: InitialiseOptions = {}): Promise<void> {
   // Startup gates on what the service cannot serve without: Postgres and its migrations.
@@ -45,6 +51,35 @@ export async function initialise(app: FastifyInstance, signal: AbortSignal, opti
   // cache unnoticed. Its answer is usually in by now; an unreachable one is not waited for.
   const early = await Promise.race([cache.then(() => undefined, (err: unknown) => err), sleep(REDIS_GRACE_MS, undefined, { ref: false })])
   if (early instanceof PermanentStartupError) throw early
+  app.lifecycle.serving = true
+  await warmUp(app, options)
+}
+
+// A pod that joins the endpoints cold answers its first requests slowly: each opens a
+// Postgres connection (TCP, TLS, authentication) and runs code not yet optimised. During a
+// rollout, new pods take a share of the traffic at once, so that cost showed as the worst
+// second's p99 of the whole rollout. Pay it before reporting ready instead. Best effort:
+// a failure here is logged and left to readiness (Postgres critical, the cache not).
+async function warmUp(app: FastifyInstance, { poolMin = 0, warmUp: paths = [] }: InitialiseOptions): Promise<void> {
+  const start = performance.now()
+  try {
+    const clients = await Promise.all(Array.from({ length: poolMin }, () => app.pg.connect()))
+    for (const client of clients) client.release()
+    await app.readiness.check()
+    // Without their per-request log lines (children take the level of the moment).
+    const level = app.log.level
+    if (['trace', 'debug', 'info'].includes(level)) app.log.level = 'warn'
+    try {
+      for (let round = 0; round < WARM_UP_ROUNDS; round++) {
+        await Promise.all(paths.map((url) => app.inject({ method: 'GET', url, headers: { 'x-request-id': 'warm-up' } })))
+      }
+    } finally {
+      app.log.level = level
+    }
+    app.log.info({ step: 'warm-up', ms: Math.round(performance.now() - start), poolConnections: app.pg.totalCount, requests: paths.length * WARM_UP_ROUNDS }, 'startup: warm-up ok')
+  } catch (err) {
+    app.log.warn({ step: 'warm-up', reason: describeError(err) }, 'startup: warm-up failed, continuing')
+  }
 }
 
 // How long, after Postgres is ready, startup waits for Redis' first answer (refused,

@@ -19,6 +19,8 @@ declare module 'fastify' {
 export interface PostgresOptions {
   connectionString: string
   max: number
+  /** Idle connections kept open (a new pod opens them before it reports ready: see startup.ts). */
+  min?: number
   queryTimeoutMs: number
   connectTimeoutMs: number
 }
@@ -36,6 +38,7 @@ export default fp<PostgresOptions>(
     const pool = new pg.Pool({
       ...connection,
       max: opts.max,
+      min: opts.min ?? 0,
       // Bounded waits: a blackholed database must fail requests, not pin them and
       // with them the shutdown (which waits for in-flight requests).
       query_timeout: opts.queryTimeoutMs,
