@@ -29,6 +29,9 @@ declare module 'fastify' {
 // Seconds a client should wait before retrying a request that arrived during startup.
 const STARTING_RETRY_AFTER_S = 2
 
+/** Business routes wait for initialisation; probes answer for themselves, and an unknown route is a 404 whenever. */
+const startupGated = (route: { url?: string; config: unknown }) => route.url !== undefined && !(route.config as { probe?: boolean }).probe
+
 // under-pressure's sampling period; /ready needs several such samples in a row (pressure.ts).
 const PRESSURE_SAMPLE_MS = 1000
 
@@ -96,7 +99,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // sidecar, publishNotReadyAddresses), and must not meet a missing table as a 500.
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id)
-    if (!lifecycle.serving && !(req.routeOptions.config as { probe?: boolean }).probe) {
+    if (!lifecycle.serving && startupGated(req.routeOptions)) {
       reply.code(503).header('retry-after', STARTING_RETRY_AFTER_S)
       reply.send({ statusCode: 503, error: 'Service Unavailable', message: 'starting, retry later' })
       return

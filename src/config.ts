@@ -141,7 +141,7 @@ export function loadConfig(env: Env): Config {
     headersTimeoutMs: integer(env, 'HEADERS_TIMEOUT_MS', 10000, 1),
     memoryPressureExitMs: integer(env, 'MEMORY_PRESSURE_EXIT_MS', 60000, 0),
     maxEventLoopDelayMs: integer(env, 'MAX_EVENT_LOOP_DELAY_MS', 1000, 0),
-    maxEventLoopUtilization: fraction(env, 'MAX_EVENT_LOOP_UTILIZATION', 0.98),
+    maxEventLoopUtilization: fraction(env, 'MAX_EVENT_LOOP_UTILIZATION', 0),
     maxHeapUsedBytes: integer(env, 'MAX_HEAP_USED_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
     maxRssBytes: integer(env, 'MAX_RSS_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
     readyPressureSamples: integer(env, 'READY_PRESSURE_SAMPLES', 0, 0, 100),

@@ -100,6 +100,12 @@ const renderFailures: [string, Record<string, unknown>, ...(string | RegExp)[]][
     'progressDeadlineSeconds (600) must be greater than the startup probe budget (startupProbe.failureThreshold x periodSeconds = 600s) + minReadySeconds (5)',
   ],
   [
+    'a liveness grace no longer than the preStop sleep (a liveness restart would SIGKILL before SIGTERM)',
+    { 'livenessProbe.terminationGracePeriodSeconds': 3 },
+    'livenessProbe.terminationGracePeriodSeconds (3) must be at least the preStop sleep (8s, from termination)',
+  ],
+  ['a pool minimum not below the pool maximum', { 'config.pgPoolMin': 10 }, 'config.pgPoolMin (10) must be below config.pgPoolMax (10)'],
+  [
     'a NetworkPolicy that closes egress to every dependency',
     { 'networkPolicy.enabled': true, 'networkPolicy.allowExternalEgress': false },
     'networkPolicy: allowExternalEgress is false and no egress rule reaches Postgres or Redis',

@@ -118,7 +118,7 @@ describe('default values', () => {
     const config = getOne<ConfigMap>(objects, 'ConfigMap')
     expect(config.data).toEqual({
       PORT: '8000',
-      HOST: '0.0.0.0',
+      // No HOST: the app's default, dual-stack `::` (config.host overrides it).
       LOG_LEVEL: 'info',
       DRAIN_DELAY_MS: '2000',
       SHUTDOWN_TIMEOUT_MS: '22000',
@@ -128,9 +128,14 @@ describe('default values', () => {
       PG_QUERY_TIMEOUT_MS: '5000',
       REDIS_COMMAND_TIMEOUT_MS: '1000',
       PG_POOL_MAX: '10',
+      PG_POOL_MIN: '2',
       KEEP_ALIVE_TIMEOUT_MS: '65000',
+      REQUEST_TIMEOUT_MS: '30000',
+      HEADERS_TIMEOUT_MS: '10000',
+      MEMORY_PRESSURE_EXIT_MS: '60000',
+      READY_PRESSURE_SAMPLES: '0',
       MAX_EVENT_LOOP_DELAY_MS: '1000',
-      MAX_EVENT_LOOP_UTILIZATION: '0.98',
+      MAX_EVENT_LOOP_UTILIZATION: '0',
       MAX_HEAP_USED_BYTES: '0',
       // 0.9 x the 256Mi memory limit.
       MAX_RSS_BYTES: '241591910',
@@ -245,6 +250,11 @@ describe.concurrent('termination arithmetic', () => {
     const objects = await render({ set: { 'termination.drainSeconds': 2, 'termination.appDrainSeconds': 5 } })
     expect(app(appDeployment(objects)).lifecycle).toBeUndefined()
     expect(getOne<ConfigMap>(objects, 'ConfigMap').data).toMatchObject({ DRAIN_DELAY_MS: '2000', SHUTDOWN_TIMEOUT_MS: '22000' })
+  })
+
+  it('config.host sets HOST (an IPv4-only listener, say)', async () => {
+    const objects = await render({ set: { 'config.host': '0.0.0.0' } })
+    expect(getOne<ConfigMap>(objects, 'ConfigMap').data.HOST).toBe('0.0.0.0')
   })
 
   it('sleeps all of drainSeconds in preStop when appDrainSeconds is 0 (no drain in the app)', async () => {

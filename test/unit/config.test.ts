@@ -27,7 +27,7 @@ describe('loadConfig', () => {
       headersTimeoutMs: 10000,
       memoryPressureExitMs: 60000,
       maxEventLoopDelayMs: 1000,
-      maxEventLoopUtilization: 0.98,
+      maxEventLoopUtilization: 0,
       maxHeapUsedBytes: 0,
       maxRssBytes: 0,
       readyPressureSamples: 0,
