@@ -162,3 +162,18 @@ export function loadConfig(env: Env): Config {
   }
   return config
 }
+
+/**
+ * loadConfig for an entry point: a bad value ends the process with one clear line and
+ * exit code 78 (EX_CONFIG), before any logger exists: the pod goes to CrashLoopBackOff
+ * with the reason in `kubectl logs`.
+ */
+export function loadConfigOrExit(env: Env): Config {
+  try {
+    return loadConfig(env)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    process.stderr.write(`invalid configuration: ${err.message}\n`)
+    return process.exit(78)
+  }
+}

@@ -3,7 +3,7 @@
 // then see /startup answer 503 (and /health 200) while we connect, instead of
 // connection-refused, which is indistinguishable from a dead process.
 import { createServer } from 'node:net'
-import { ConfigError, loadConfig, type Config } from './config.js'
+import { loadConfigOrExit } from './config.js'
 
 // First, before anything slow (loading fastify, pg and ioredis takes a moment): as PID 1
 // in a container, a signal without a handler is ignored, so a pod deleted while this
@@ -16,16 +16,7 @@ const early = (signal: NodeJS.Signals) => {
 process.on('SIGTERM', early)
 process.on('SIGINT', early)
 
-let config: Config
-try {
-  config = loadConfig(process.env)
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err
-  // One clear line, before any logger exists, and a non-zero exit: the pod goes to
-  // CrashLoopBackOff with the reason in `kubectl logs`.
-  process.stderr.write(`invalid configuration: ${err.message}\n`)
-  process.exit(78) // EX_CONFIG
-}
+const config = loadConfigOrExit(process.env)
 
 // Loaded only now, with the early handlers in place.
 const [{ buildApp, watchMemory, warmUpRequests }, { createShutdown, handleSignals }, { initialise, PermanentStartupError }, { startMetricsServer }] = await Promise.all([

@@ -169,4 +169,5 @@ export const everythingEnabled: Record<string, unknown> = {
   'serviceAccount.annotations': { 'example.com/role': 'service-template' },
   'extraEnv': { FEATURE_FLAG: 'on' },
   'image.digest': 'sha256:' + 'a'.repeat(64),
+  'migrations.job.enabled': true,
 }

@@ -104,6 +104,11 @@ const renderFailures: [string, Record<string, unknown>, ...(string | RegExp)[]][
     { 'livenessProbe.terminationGracePeriodSeconds': 3 },
     'livenessProbe.terminationGracePeriodSeconds (3) must be at least the preStop sleep (8s, from termination)',
   ],
+  [
+    'a migration expected to outlast the startup probe, without the pre-upgrade Job',
+    { 'migrations.expectedSeconds': 300 },
+    "migrations.expectedSeconds (300) exceeds the startup probe's budget (startupProbe.failureThreshold x periodSeconds = 120s)",
+  ],
   ['a pool minimum not below the pool maximum', { 'config.pgPoolMin': 10 }, 'config.pgPoolMin (10) must be below config.pgPoolMax (10)'],
   [
     'a NetworkPolicy that closes egress to every dependency',
@@ -138,6 +143,10 @@ const renderFailures: [string, Record<string, unknown>, ...(string | RegExp)[]][
 describe.concurrent('the render fails with a clear message on', () => {
   it.each(renderFailures)('%s', async (_name, set, ...messages) => {
     await expectRenderFails(set, ...messages)
+  })
+
+  it('accepts a long migration when it runs in the pre-upgrade Job (control case)', async () => {
+    await expectRenders({ 'migrations.expectedSeconds': 300, 'migrations.job.enabled': true })
   })
 
   it('accepts a scrape timeout equal to the interval (control case)', async () => {

@@ -318,7 +318,7 @@ describe.concurrent('optional objects', () => {
   it('renders Ingress and NetworkPolicy only when enabled, wired to the Service and the pods', async () => {
     const objects = await render({ set: everythingEnabled })
     expect(kinds(objects)).toEqual([
-      'ConfigMap', 'Deployment', 'Deployment', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'NetworkPolicy', 'Pod',
+      'ConfigMap', 'Deployment', 'Deployment', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'Job', 'NetworkPolicy', 'Pod',
       'PodDisruptionBudget', 'Secret', 'Secret', 'Service', 'Service', 'Service', 'Service', 'ServiceAccount', 'ServiceMonitor',
     ])
     const ingress = getOne<K8sObject & { spec: { ingressClassName: string; rules: { http: { paths: { backend: unknown }[] } }[] } }>(objects, 'Ingress')
@@ -335,6 +335,26 @@ describe.concurrent('optional objects', () => {
     expect(app(appDeployment(objects)).image).toBe(`service-template@sha256:${'a'.repeat(64)}`)
     expect(getOne<ConfigMap>(objects, 'ConfigMap').data.FEATURE_FLAG).toBe('on')
     expect(getOne<K8sObject & { spec: Record<string, unknown> }>(objects, 'PodDisruptionBudget').spec).toMatchObject({ minAvailable: 1 })
+  })
+
+  it('migrations.job.enabled: a pre-upgrade hook Job runs the same migrations with the same image and configuration, outside the Service', async () => {
+    const objects = await render({ set: { 'migrations.job.enabled': true } })
+    type Job = K8sObject & { spec: { backoffLimit: number; activeDeadlineSeconds: number; template: { metadata: { labels: Record<string, string> }; spec: PodSpec & { restartPolicy: string } } } }
+    const job = getOne<Job>(objects, 'Job')
+    expect(job.metadata.annotations).toMatchObject({ 'helm.sh/hook': 'pre-upgrade', 'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded' })
+    expect(job.spec).toMatchObject({ backoffLimit: 3, activeDeadlineSeconds: 3600 })
+    const pod = job.spec.template
+    expect(pod.spec.restartPolicy).toBe('Never')
+    const migrate = pod.spec.containers[0]!
+    const server = app(appDeployment(objects))
+    expect(migrate.command).toEqual(['node', 'dist/migrate-job.js'])
+    expect(migrate.image).toBe(server.image)
+    expect(migrate.envFrom).toEqual(server.envFrom)
+    expect(migrate.env).toEqual(server.env)
+    // The Service selects the app's pods only: the Job's pod never receives traffic.
+    const service = objects.find((o) => o.kind === 'Service' && o.metadata.name === fullname) as K8sObject & { spec: { selector: Record<string, string> } }
+    expect(Object.entries(service.spec.selector).every(([k, v]) => pod.metadata.labels[k] === v)).toBe(false)
+    expect(pod.metadata.labels['app.kubernetes.io/component']).toBe('migrations')
   })
 })
 
