@@ -120,6 +120,18 @@ describe('HTTP requests', () => {
     expect(after).not.toMatch(/abc|12345|secret-1|\?/)
   })
 
+  it('requests before ready (the warm-up, early 503s) are not counted as traffic', async () => {
+    await build([ok('postgres'), ok('redis', false)])
+    const count = async () => sample(await scrape(), 'http_request_duration_seconds_count', { method: 'GET', route: '/api/slow', status_code: '200' }) ?? 0
+    app.lifecycle.serving = true
+    expect((await get('/api/slow?ms=0')).statusCode).toBe(200)
+    expect(await count()).toBe(1)
+    app.lifecycle.enter('ready')
+    expect(await count()).toBe(0)
+    expect((await get('/api/slow?ms=0')).statusCode).toBe(200)
+    expect(await count()).toBe(1)
+  })
+
   it('probe routes are not timed (the hottest routes would swamp real traffic)', async () => {
     await build([ok('postgres'), ok('redis', false)])
     app.lifecycle.enter('ready')
