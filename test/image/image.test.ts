@@ -22,6 +22,7 @@ import { images } from '../helpers/images.js'
 import { freePortOutsideEphemeralRange } from '../helpers/server.js'
 import {
   buildImage,
+  TEST_VERSION,
   composeCli,
   engine,
   removeImage,
@@ -238,7 +239,8 @@ describe('container image', () => {
     const client = await engine()
     const info = await client.image.inspect(ImageName.fromString(tag))
     const labels = info.Config.Labels ?? {}
-    expect(labels['org.opencontainers.image.version']).toBe('0.0.0-test') // the VERSION build arg
+    // The VERSION build arg, though a VERSION=dev build of the same tree is in the engine's cache.
+    expect(labels['org.opencontainers.image.version']).toBe(TEST_VERSION)
     expect(labels['org.opencontainers.image.title']).toBe('k8s-fastify-service-template')
     expect(labels['org.opencontainers.image.source']).toMatch(/^https:\/\//)
     expect(Object.keys(info.Config.ExposedPorts ?? {})).toContain(`${PORT}/tcp`)

@@ -49,11 +49,14 @@ function contextFiles(dir = ''): string[] {
   })
 }
 
+/** The VERSION build argument of the image under test (its OCI version label). */
+export const TEST_VERSION = '0.0.0-test'
+
 /** Builds once; resolves when the image is tagged, else throws with the end of the build's output. */
-async function buildOnce(docker: Docker, tag: string): Promise<void> {
+async function buildOnce(docker: Docker, tag: string, version = TEST_VERSION): Promise<void> {
   const stream = await docker.buildImage(
     { context: repoRoot, src: contextFiles() },
-    { t: tag, buildargs: { NODE_IMAGE: images.node, VERSION: '0.0.0-test' } },
+    { t: tag, buildargs: { NODE_IMAGE: images.node, VERSION: version } },
   )
   const messages = await new Promise<BuildMessage[]>((resolve, reject) => {
     docker.modem.followProgress(stream, (err, result: BuildMessage[]) => (err === null ? resolve(result) : reject(err)))
@@ -80,6 +83,9 @@ export async function buildImage(tag: string): Promise<GenericContainer> {
   const failures: string[] = []
   for (let attempt = 1; attempt <= 2; attempt++) {
     try {
+      // First as a newcomer's `docker compose up --build` builds it (VERSION=dev), so the
+      // engine's cache holds that build: the test's own must still get its own version.
+      await buildOnce(docker, `${tag}-dev`, 'dev')
       await buildOnce(docker, tag)
       return new GenericContainer(tag)
     } catch (err) {
@@ -95,10 +101,12 @@ export async function buildImage(tag: string): Promise<GenericContainer> {
 
 export async function removeImage(tag: string): Promise<void> {
   const client = await engine()
-  await client.container.dockerode
-    .getImage(tag)
-    .remove({ force: true })
-    .catch(() => undefined)
+  for (const name of [tag, `${tag}-dev`]) {
+    await client.container.dockerode
+      .getImage(name)
+      .remove({ force: true })
+      .catch(() => undefined)
+  }
 }
 
 export interface RunResult {
