@@ -355,6 +355,9 @@ describe.concurrent('optional objects', () => {
     const service = objects.find((o) => o.kind === 'Service' && o.metadata.name === fullname) as K8sObject & { spec: { selector: Record<string, string> } }
     expect(Object.entries(service.spec.selector).every(([k, v]) => pod.metadata.labels[k] === v)).toBe(false)
     expect(pod.metadata.labels['app.kubernetes.io/component']).toBe('migrations')
+    // Behind a transaction-mode pooler, the Job reads a direct URL from its own key.
+    const direct = getOne<Job>(await render({ set: { 'migrations.job.enabled': true, 'migrations.job.databaseUrlKey': 'DIRECT_DATABASE_URL' } }), 'Job')
+    expect(direct.spec.template.spec.containers[0]!.env).toContainEqual({ name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: fullname, key: 'DIRECT_DATABASE_URL' } } })
   })
 })
 
