@@ -46,13 +46,13 @@ COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 
-# Last, so a new version rebuilds only these small layers. The version is also written
-# by a RUN step: Podman's classic builder keys a cached LABEL layer without the build
-# arguments, and returned an earlier build's image (version label "dev") unchanged; a RUN
-# layer is keyed with them, so the label layer after it is new for a new VERSION.
+# Last, so a new version rebuilds only these small layers. The no-op RUN step names the
+# version: Podman's classic builder keys a cached LABEL layer without the build arguments,
+# and returned an earlier build's image (version label "dev") unchanged; a RUN layer is
+# keyed with them, so the label layer after it is new for a new VERSION.
 ARG VERSION=dev
 ARG SOURCE=https://github.com/example/k8s-fastify-service-template
-RUN printf '%s\n' "$VERSION" > /app/VERSION
+RUN : "version ${VERSION}"
 LABEL org.opencontainers.image.title="k8s-fastify-service-template" \
       org.opencontainers.image.description="Reference Fastify microservice for Kubernetes" \
       org.opencontainers.image.source="${SOURCE}" \
