@@ -25,6 +25,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { findHelm } from '../chart/helm.js'
+import { findTool, kubectlTool } from '../helpers/tools.js'
 import { repoRoot } from '../image/support.js'
 import { command } from './kube.js'
 
@@ -66,12 +67,12 @@ function detectLoader(context: string, server: string): Loader {
 }
 
 async function kubectlConfig(args: string[]): Promise<string> {
-  const r = await command('kubectl', ['config', ...args], { timeoutMs: 30_000 })
+  const r = await command(findTool(kubectlTool), ['config', ...args], { timeoutMs: 30_000 })
   if (r.code !== 0) {
     throw new Error(
-      `kubectl config ${args.join(' ')} failed (${r.code}): ${r.stderr.trim() || 'is kubectl on PATH?'}. ` +
+      `kubectl config ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}. ` +
         'The cluster suite runs against the current kube context: point KUBECONFIG at a cluster ' +
-        '(bundled: `../shared/ci/cluster.sh up > f && . f`; minikube start; kind create cluster).',
+        '(e.g. `kind create cluster` or `minikube start`).',
     )
   }
   return r.stdout.trim()
