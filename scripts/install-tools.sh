@@ -10,7 +10,7 @@
 set -euo pipefail
 
 dest="${1:?usage: scripts/install-tools.sh <directory on PATH>}"
-HELM_VERSION="${HELM_VERSION:-4.0.1}"
+HELM_VERSION="${HELM_VERSION:-4.0.0}"
 PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-3.5.0}"
 ACTIONLINT_VERSION="${ACTIONLINT_VERSION:-1.7.12}"
 
