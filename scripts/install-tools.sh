@@ -25,40 +25,36 @@ mkdir -p "$dest"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# fetch <url> <file in $work>
-fetch() { curl -fsSL --retry 3 -o "$work/$2" "$1"; }
-# verify <file in $work> <expected sha256>
-verify() {
-  local actual
-  actual=$( (sha256sum "$work/$1" 2>/dev/null || shasum -a 256 "$work/$1") | cut -d' ' -f1)
-  [ "$actual" = "$2" ] || { echo "install-tools: checksum mismatch for $1" >&2; exit 1; }
+# get <tool> <tarball URL> <checksum file URL> <path of the binary inside the tarball>:
+# downloads the tarball, checks it against the release's checksum file ("<sha256>  <file>"
+# lines), and installs the binary into $dest.
+get() {
+  local tool=$1 url=$2 sums=$3 member=$4 tgz expected actual
+  tgz=$(basename "$url")
+  curl -fsSL --retry 3 -o "$work/$tgz" "$url"
+  curl -fsSL --retry 3 -o "$work/$tool.sha256" "$sums"
+  expected=$(awk -v f="$tgz" '$2 == f || $2 == "*" f { print $1 }' "$work/$tool.sha256")
+  actual=$( (sha256sum "$work/$tgz" 2>/dev/null || shasum -a 256 "$work/$tgz") | cut -d' ' -f1)
+  if [ -z "$expected" ] || [ "$actual" != "$expected" ]; then
+    echo "install-tools: $tgz does not match its checksum in $sums" >&2
+    exit 1
+  fi
+  tar -xzf "$work/$tgz" -C "$work" "$member"
+  install -m 0755 "$work/$member" "$dest/$tool"
 }
 
 # helm: https://helm.sh/docs/intro/install/
 tgz="helm-v$HELM_VERSION-$os-$arch.tar.gz"
-fetch "https://get.helm.sh/$tgz" "$tgz"
-fetch "https://get.helm.sh/$tgz.sha256sum" "$tgz.sha256sum"
-verify "$tgz" "$(cut -d' ' -f1 "$work/$tgz.sha256sum")"
-tar -xzf "$work/$tgz" -C "$work" "$os-$arch/helm"
-install -m 0755 "$work/$os-$arch/helm" "$dest/helm"
+get helm "https://get.helm.sh/$tgz" "https://get.helm.sh/$tgz.sha256sum" "$os-$arch/helm"
 
 # promtool: part of the Prometheus release, https://prometheus.io/download/
 name="prometheus-$PROMETHEUS_VERSION.$os-$arch"
 base="https://github.com/prometheus/prometheus/releases/download/v$PROMETHEUS_VERSION"
-fetch "$base/$name.tar.gz" "$name.tar.gz"
-fetch "$base/sha256sums.txt" prometheus.sha256
-verify "$name.tar.gz" "$(grep " $name.tar.gz\$" "$work/prometheus.sha256" | cut -d' ' -f1)"
-tar -xzf "$work/$name.tar.gz" -C "$work" "$name/promtool"
-install -m 0755 "$work/$name/promtool" "$dest/promtool"
+get promtool "$base/$name.tar.gz" "$base/sha256sums.txt" "$name/promtool"
 
 # actionlint: https://github.com/rhysd/actionlint/blob/main/docs/install.md
-tgz="actionlint_${ACTIONLINT_VERSION}_${os}_$arch.tar.gz"
 base="https://github.com/rhysd/actionlint/releases/download/v$ACTIONLINT_VERSION"
-fetch "$base/$tgz" "$tgz"
-fetch "$base/actionlint_${ACTIONLINT_VERSION}_checksums.txt" actionlint.sha256
-verify "$tgz" "$(grep " $tgz\$" "$work/actionlint.sha256" | cut -d' ' -f1)"
-tar -xzf "$work/$tgz" -C "$work" actionlint
-install -m 0755 "$work/actionlint" "$dest/actionlint"
+get actionlint "$base/actionlint_${ACTIONLINT_VERSION}_${os}_$arch.tar.gz" "$base/actionlint_${ACTIONLINT_VERSION}_checksums.txt" actionlint
 
 "$dest/helm" version --short
 "$dest/promtool" --version | head -n 1
