@@ -25,7 +25,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { findHelm } from '../chart/helm.js'
-import { findTool, kubectlTool } from '../helpers/tools.js'
+import { findTool, kindTool, kubectlTool, minikubeTool } from '../helpers/tools.js'
 import { repoRoot } from '../image/support.js'
 import { command } from './kube.js'
 
@@ -130,9 +130,9 @@ export function loadCommand(s: ClusterSettings, images: string[]): [string, stri
       if (!existsSync(s.clusterSh)) throw new Error(`CLUSTER_IMAGE_LOADER=bundled but ${s.clusterSh} does not exist (set CLUSTER_SH)`)
       return ['bash', [s.clusterSh, 'load', ...images]]
     case 'minikube':
-      return ['minikube', ['-p', s.context, 'image', 'load', ...images]]
+      return [findTool(minikubeTool), ['-p', s.context, 'image', 'load', ...images]]
     case 'kind':
-      return ['kind', ['load', 'docker-image', '--name', s.context.replace(/^kind-/, ''), ...images]]
+      return [findTool(kindTool), ['load', 'docker-image', '--name', s.context.replace(/^kind-/, ''), ...images]]
     case 'none':
       return undefined
   }

@@ -44,6 +44,16 @@ export const kubectlTool: Tool = {
   install: 'https://kubernetes.io/docs/tasks/tools/#kubectl (e.g. `brew install kubectl`)',
 }
 
+export const kindTool: Tool = {
+  name: 'kind',
+  install: 'https://kind.sigs.k8s.io/docs/user/quick-start/#installation (e.g. `brew install kind`)',
+}
+
+export const minikubeTool: Tool = {
+  name: 'minikube',
+  install: 'https://minikube.sigs.k8s.io/docs/start/ (e.g. `brew install minikube`)',
+}
+
 export function missingToolMessage(tool: Tool): string {
   const where = tool.env ? `set ${tool.env} to its path or put it on PATH` : 'put it on PATH'
   return `${tool.name} not found: ${where}; to install it, ${tool.install}`

@@ -129,7 +129,10 @@ export async function composeCli(): Promise<{ file: string; prefix: string[]; ve
     const r = await run(c.file, [...c.prefix, 'version'], { timeoutMs: 30_000 }).catch(() => undefined)
     if (r?.code === 0) return { ...c, version: r.stdout.split('\n')[0] ?? '' }
   }
-  throw new Error('Neither `docker compose` (v2) nor `docker-compose` (v1) is installed: the Compose test needs one of them.')
+  throw new Error(
+    'Neither `docker compose` (v2) nor `docker-compose` (v1) is installed: the Compose test needs one of them. ' +
+      'Install the Compose plugin: https://docs.docker.com/compose/install/ (Podman: install docker-compose and point DOCKER_HOST at its socket).',
+  )
 }
 
 /** Polls `probe` until it returns a value that is not undefined, or throws after timeoutMs. */

@@ -2,10 +2,10 @@
 // name, the variable that points at it, and how to install it; never a path outside the
 // repository.
 import { describe, expect, it } from 'vitest'
-import { actionlintTool, findTool, helmTool, kubectlTool, promtoolTool } from '../helpers/tools.js'
+import { actionlintTool, findTool, helmTool, kindTool, kubectlTool, minikubeTool, promtoolTool } from '../helpers/tools.js'
 
 describe('findTool', () => {
-  it.each([helmTool, promtoolTool, actionlintTool, kubectlTool])('names $name and how to install it when it is missing', (tool) => {
+  it.each([helmTool, promtoolTool, actionlintTool, kubectlTool, kindTool, minikubeTool])('names $name and how to install it when it is missing', (tool) => {
     const env = { PATH: '/nonexistent' }
     let message = ''
     try {
