@@ -1,6 +1,5 @@
 // Schema migrations, run at startup (startup.ts). During a rollout several replicas start
-// at once, next to old pods that keep serving (README: "Schema changes during a rolling
-// update"). So:
+// at once, next to old pods that keep serving (docs/migrations.md). So:
 //  - each pending migration runs in its own transaction, holding a Postgres advisory
 //    lock: one replica applies it, the others wait for the lock, re-check, and find it
 //    applied; a failing migration rolls back alone, the ones before it stay applied;
@@ -28,7 +27,7 @@ export interface Migration {
    * CONCURRENTLY, REINDEX CONCURRENTLY): each commits on its own, without lock_timeout
    * (they take locks that block neither reads nor writes, and wait out older
    * transactions by design; a timeout would only leave an INVALID index). A failure can
-   * leave the migration half done, so it must be safe to run again: see README.
+   * leave the migration half done, so it must be safe to run again: see docs/migrations.md.
    */
   transaction?: boolean
 }

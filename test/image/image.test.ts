@@ -323,6 +323,9 @@ describe('docker-compose.yml (as written)', () => {
     expect(Number(/^(\d+)s$/.exec(app.stop_grace_period)?.[1])).toBeGreaterThan(15)
     expect(file.services.postgres?.image).toBe('${POSTGRES_IMAGE:-postgres:17-alpine}')
     expect(file.services.redis?.image).toBe('${REDIS_IMAGE:-redis:7-alpine}')
+    // Published for the dev loop (npm run dev on the host), on the loopback address only.
+    expect(file.services.postgres?.ports).toEqual(['127.0.0.1:${POSTGRES_PORT:-5432}:5432'])
+    expect(file.services.redis?.ports).toEqual(['127.0.0.1:${REDIS_PORT:-6379}:6379'])
   })
 })
 
@@ -362,6 +365,9 @@ describe('docker-compose.yml (live stack)', () => {
       POSTGRES_IMAGE: images.postgres,
       REDIS_IMAGE: images.redis,
       PORT: String(hostPort),
+      // Free ports too: a developer's or another run's Postgres may hold 5432 and 6379.
+      POSTGRES_PORT: String(await freePortOutsideEphemeralRange()),
+      REDIS_PORT: String(await freePortOutsideEphemeralRange()),
       DRAIN_DELAY_MS: '500',
       LOG_LEVEL: 'warn',
     }
