@@ -11,8 +11,6 @@ export interface Config {
   metricsPort: number
   /** Listen address of both listeners. Default `::` (dual-stack, IPv4 too on Linux), 0.0.0.0 where the node has no IPv6. */
   host: string
-  /** HOST was left unset: server.ts may fall back to 0.0.0.0 when IPv6 is unavailable. */
-  hostDefault: boolean
   databaseUrl: string
   redisUrl: string
   logLevel: LogLevel
@@ -123,7 +121,6 @@ export function loadConfig(env: Env): Config {
     port: integer(env, 'PORT', 8000, 0, 65535),
     metricsPort: integer(env, 'METRICS_PORT', 9464, 0, 65535),
     host: host(env),
-    hostDefault: read(env, 'HOST') === undefined,
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     logLevel: logLevel as LogLevel,

@@ -26,10 +26,10 @@ const [{ buildApp, watchMemory, warmUpRequests }, { createShutdown, handleSignal
   import('./metrics.js'),
 ])
 
-// HOST unset: dual-stack `::` (on Linux it accepts IPv4 too), so the kubelet's probes reach
-// the pod on an IPv6-only or IPv6-first cluster as on an IPv4 one; a node without IPv6
-// falls back to 0.0.0.0 rather than failing to start.
-if (config.hostDefault && !(await canListen(config.host))) config.host = '0.0.0.0'
+// HOST `::` (the default) is dual-stack (on Linux it accepts IPv4 too), so the kubelet's
+// probes reach the pod on an IPv6-only or IPv6-first cluster as on an IPv4 one; a node
+// without IPv6 falls back to all IPv4 addresses rather than failing to start.
+if (config.host === '::' && !(await canListen(config.host))) config.host = '0.0.0.0'
 
 const app = await buildApp(config)
 // The metrics listener comes up first, so a slow start can be watched, and the shutdown

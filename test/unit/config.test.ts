@@ -9,7 +9,6 @@ describe('loadConfig', () => {
       port: 8000,
       metricsPort: 9464,
       host: '::',
-      hostDefault: true,
       databaseUrl: base.DATABASE_URL,
       redisUrl: base.REDIS_URL,
       logLevel: 'info',
@@ -36,7 +35,7 @@ describe('loadConfig', () => {
 
   it('reads every variable', () => {
     const c = loadConfig({ ...base, PORT: '9000', HOST: '127.0.0.1', LOG_LEVEL: 'debug', DRAIN_DELAY_MS: '0', SHUTDOWN_TIMEOUT_MS: '2500', MAX_EVENT_LOOP_UTILIZATION: '0.5' })
-    expect(c).toMatchObject({ port: 9000, host: '127.0.0.1', hostDefault: false, logLevel: 'debug', drainDelayMs: 0, shutdownTimeoutMs: 2500, maxEventLoopUtilization: 0.5 })
+    expect(c).toMatchObject({ port: 9000, host: '127.0.0.1', logLevel: 'debug', drainDelayMs: 0, shutdownTimeoutMs: 2500, maxEventLoopUtilization: 0.5 })
   })
 
   it.each([
