@@ -9,6 +9,7 @@ import type { Config } from './config.js'
 import { Lifecycle } from './lifecycle.js'
 import { logDestination, loggerOptions, requestId, requestLogger } from './logger.js'
 import metrics from './metrics.js'
+import apiContract from './plugins/api-contract.js'
 import postgres from './plugins/postgres.js'
 import redis from './plugins/redis.js'
 import { sustainedPressure } from './pressure.js'
@@ -49,6 +50,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // refused: the client sent them before it could know, and another pod may not
     // be ready to take them yet.
     return503OnClosing: false,
+    // 413 above it (BODY_LIMIT_BYTES, docs/api.md).
+    bodyLimit: config.bodyLimitBytes,
   })
 
   const lifecycle = new Lifecycle(app.log)
@@ -82,9 +85,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       message: status === 503 ? (err.statusCode === 503 ? err.message : 'dependency unavailable') : 'internal error',
     })
   })
-  app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `Route ${req.method} ${req.url.split('?')[0]} not found` }),
-  )
 
   await app.register(underPressure, {
     sampleInterval: PRESSURE_SAMPLE_MS,
@@ -131,6 +131,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   }
   const pressure = sustainedPressure(() => app.isUnderPressure(), { samples: config.readyPressureSamples, intervalMs: PRESSURE_SAMPLE_MS })
   app.addHook('onClose', async () => pressure.stop())
+  // OpenAPI, 404/405, helmet, CORS, rate limit: before the routes it applies to.
+  await app.register(apiContract, { corsOrigins: config.corsOrigins, rateLimitMax: config.rateLimitMax, rateLimitWindowMs: config.rateLimitWindowMs, redis: app.redis })
   await app.register(probeRoutes, { lifecycle, readiness, underPressure: pressure.get })
   await app.register(itemRoutes, { prefix: '/api', cacheTtlSeconds: config.cacheTtlSeconds })
   await app.register(eventRoutes, { prefix: '/api', lifecycle })
