@@ -9,11 +9,12 @@
 // Routes opt out of rate limiting and helmet with `config: { rateLimit: false }` and
 // `helmet: false` (the probes do). Registered before the routes: its hooks apply to the
 // routes declared after it.
+import { AjvCompiler } from '@fastify/ajv-compiler'
 import cors from '@fastify/cors'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
-import type { FastifyInstance, FastifyReply, FastifyRequest, preValidationHookHandler, RouteOptions } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaCompiler, preValidationHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
 import { readFileSync } from 'node:fs'
@@ -96,6 +97,21 @@ function notFound(app: FastifyInstance) {
   }
 }
 
+// Requests are validated as strictly as the contract reads. Fastify's Ajv defaults coerce
+// types everywhere (a body's {"name": false} was stored as "false") and drop properties
+// the schema does not allow instead of refusing them. Bodies are JSON, typed by the
+// client: no coercion, and an unknown property is a 400. Query strings, path parameters
+// and headers are strings by nature: coerced to their declared types (integers strictly, below).
+const validators = AjvCompiler()
+type SharedSchemas = Parameters<typeof validators>[0]
+type RouteDefinition = Parameters<ReturnType<typeof validators>>[0]
+function contractValidator(app: FastifyInstance): FastifySchemaCompiler<unknown> {
+  return (route) => {
+    const coerceTypes = route.httpPart === 'body' ? false : 'array'
+    return validators(app.getSchemas() as SharedSchemas, { customOptions: { removeAdditional: false, coerceTypes } })(route as RouteDefinition)
+  }
+}
+
 // Query parameters typed integer take plain digits only. Ajv's coercion (Fastify's default)
 // reads " 1", "1e1", "0x1" and "1.0" as numbers: a contract a client cannot rely on, and
 // a fuzzer rightly reports the schema-breaking values accepted. Checked on the raw strings,
@@ -158,6 +174,7 @@ export default fp<ApiContractOptions>(
       })
     }
 
+    app.setValidatorCompiler(contractValidator(app))
     app.addHook('onRequest', notFound(app))
     app.addHook('onRoute', strictIntegers)
   },

@@ -50,8 +50,17 @@ export async function eventRoutes(fastify: FastifyInstance, { lifecycle }: Event
         querystring: Type.Object({ intervalMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60000, default: INTERVAL_MS, description: 'Between two ticks' })) }),
         response: {
           200: {
-            description: 'The event stream (retry, then tick events; a shutdown event at the drain)',
-            content: { [EVENT_STREAM]: { schema: Type.String({ examples: ['retry: 1000\n\nid: 1\nevent: tick\ndata: {"n":1,"at":"2026-01-01T00:00:00.000Z"}\n\n'] }) } },
+            description: 'The event stream: after a retry field, tick events, and a shutdown event at the drain',
+            // The schema of one event: Schemathesis checks each event against it (OpenAPI 3.2 calls it itemSchema).
+            content: {
+              [EVENT_STREAM]: {
+                schema: Type.Object({
+                  id: Type.Optional(Type.String({ pattern: '^[0-9]+$' })),
+                  event: Type.Union([Type.Literal('tick'), Type.Literal('shutdown')]),
+                  data: Type.String({ contentMediaType: 'application/json', description: 'tick: {"n":1,"at":"<ISO time>"}; shutdown: {"reconnect":true}' }),
+                }),
+              },
+            },
           },
           ...errorResponses(400),
         },
@@ -64,8 +73,8 @@ export async function eventRoutes(fastify: FastifyInstance, { lifecycle }: Event
       return reply
         .type('text/event-stream; charset=utf-8')
         .header('cache-control', 'no-store')
-        // The typed reply knows the documented body (a string); the stream sends it piece by piece.
-        .send(Readable.from(ticks(req.query.intervalMs ?? INTERVAL_MS, lifecycle.drainSignal, closed.signal, !req.headers.accept?.includes(EVENT_STREAM))) as unknown as string)
+        // The typed reply expects one event; the stream sends them, serialised, one by one.
+        .send(Readable.from(ticks(req.query.intervalMs ?? INTERVAL_MS, lifecycle.drainSignal, closed.signal, !req.headers.accept?.includes(EVENT_STREAM))) as never)
     },
   )
 }

@@ -71,7 +71,7 @@ describe('OpenAPI document', () => {
   })
 
   it('documents every error an operation can answer, 503 and 429 with Retry-After', async () => {
-    const spec = (await build()).swagger() as Spec
+    const spec = (await build()).swagger() as unknown as Spec
     for (const { path, op } of operations(spec)) {
       const codes = Object.keys(op.responses)
       if (!path.startsWith('/api/')) {
@@ -144,6 +144,18 @@ describe('what the spec does not list', () => {
     const res = await app.inject({ method: 'POST', url: '/api/items', payload: { name: 'a\u0000b' } })
     expect(res.statusCode).toBe(400)
     expect(res.json()).toMatchObject({ code: 'FST_ERR_VALIDATION' })
+  })
+
+  it('bodies as typed: a property the schema does not allow is 400, not dropped; no type coercion', async () => {
+    const app = await build()
+    const extra = await app.inject({ method: 'POST', url: '/api/items', payload: { name: 'x', extra: 1 } })
+    expect(extra.statusCode).toBe(400)
+    expect(extra.json()).toMatchObject({ code: 'FST_ERR_VALIDATION', message: 'body must NOT have additional properties' })
+    for (const name of [false, 42, ['x'], null]) {
+      const res = await app.inject({ method: 'POST', url: '/api/items', payload: { name } })
+      expect(res.statusCode, JSON.stringify(name)).toBe(400)
+      expect(res.json()).toMatchObject({ message: 'body/name must be string' })
+    }
   })
 
   it('bodies above BODY_LIMIT_BYTES are 413; content types without a parser 415', async () => {
