@@ -142,7 +142,7 @@ export default fp<ApiContractOptions>(
         },
         tags: [
           { name: 'probes', description: 'Kubernetes probes: never rate limited, never shed' },
-          { name: 'items', description: 'The example API: Postgres as the store, Redis as a cache' },
+          { name: 'example', description: 'The example API (Postgres as the store, Redis as a cache): replace it with yours' },
         ],
       },
     })

@@ -44,7 +44,7 @@ export async function eventRoutes(fastify: FastifyInstance, { lifecycle }: Event
       // and would read as minutes-long "requests" in the latency histogram.
       config: { metrics: false },
       schema: {
-        tags: ['items'],
+        tags: ['example'],
         summary: 'Server-Sent Events: a tick every intervalMs; ends at the drain with a shutdown event',
         description: `Streams with Accept: ${EVENT_STREAM} (EventSource sends it); any other Accept gets the first tick and the end of the response.`,
         querystring: Type.Object({ intervalMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60000, default: INTERVAL_MS, description: 'Between two ticks' })) }),

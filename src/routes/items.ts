@@ -51,7 +51,7 @@ export async function itemRoutes(fastify: FastifyInstance, { cacheTtlSeconds }: 
     '/items',
     {
       schema: {
-        tags: ['items'],
+        tags: ['example'],
         summary: 'The 50 newest items',
         response: { 200: Type.Array(Item, { description: 'Newest first' }), ...errorResponses() },
       },
@@ -66,7 +66,7 @@ export async function itemRoutes(fastify: FastifyInstance, { cacheTtlSeconds }: 
     '/items',
     {
       schema: {
-        tags: ['items'],
+        tags: ['example'],
         summary: 'Create an item',
         body: NewItem,
         response: { 201: Type.Object(Item.properties, { additionalProperties: false, description: 'Created' }), ...errorResponses(400, 413, 415) },
@@ -82,7 +82,7 @@ export async function itemRoutes(fastify: FastifyInstance, { cacheTtlSeconds }: 
     '/items/:id',
     {
       schema: {
-        tags: ['items'],
+        tags: ['example'],
         summary: 'One item, from the Redis cache when there',
         params: Type.Object({ id: ItemId }),
         response: {
@@ -122,7 +122,7 @@ export async function itemRoutes(fastify: FastifyInstance, { cacheTtlSeconds }: 
     '/slow',
     {
       schema: {
-        tags: ['items'],
+        tags: ['example'],
         summary: 'Answers after a delay (for drain tests)',
         // Optional: a parameter with a default is not required (the default fills it in).
         querystring: Type.Object({ ms: Type.Optional(Type.Integer({ minimum: 0, maximum: SLOW_MAX_MS, default: SLOW_DEFAULT_MS, description: 'How long to wait' })) }),
