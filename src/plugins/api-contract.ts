@@ -144,6 +144,18 @@ export default fp<ApiContractOptions>(
           { name: 'probes', description: 'Kubernetes probes: never rate limited, never shed' },
           { name: 'example', description: 'The example API (Postgres as the store, Redis as a cache): replace it with yours' },
         ],
+        // What no single operation lists: every path answers these for what it does not serve.
+        components: {
+          schemas: { Error: ErrorBody },
+          responses: {
+            NotFound: { description: 'No route serves this path', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+            MethodNotAllowed: {
+              description: 'The path is served, not for this method',
+              headers: { allow: { description: 'The methods the path serves, e.g. "GET, HEAD"', schema: { type: 'string' } } },
+              content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+            },
+          },
+        },
       },
     })
     // The spec itself is not in the spec.

@@ -5,11 +5,12 @@
 import { readFile } from 'node:fs/promises'
 import { compileErrors, validate } from '@readme/openapi-parser'
 import Fastify, { type FastifyInstance } from 'fastify'
+import { Value } from 'typebox/value'
 import { afterEach, describe, expect, it } from 'vitest'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { Lifecycle } from '../../src/lifecycle.js'
-import apiContract from '../../src/plugins/api-contract.js'
+import apiContract, { ErrorBody } from '../../src/plugins/api-contract.js'
 import redis from '../../src/plugins/redis.js'
 import { createReadiness } from '../../src/readiness.js'
 import { probeRoutes } from '../../src/routes/probes.js'
@@ -23,6 +24,7 @@ interface Operation {
 interface Spec {
   openapi: string
   paths: Record<string, Record<string, Operation>>
+  components: { responses: Record<string, { headers?: Record<string, unknown> }> }
 }
 
 const apps: FastifyInstance[] = []
@@ -84,6 +86,8 @@ describe('OpenAPI document', () => {
       if (op.requestBody) expect(codes, path).toEqual(expect.arrayContaining(['413', '415']))
       for (const code of ['429', '503']) expect(op.responses[code]?.headers, `${path} ${code}`).toHaveProperty('retry-after')
     }
+    expect(spec.components.responses.MethodNotAllowed?.headers).toHaveProperty('allow')
+    expect(spec.components.responses).toHaveProperty('NotFound')
     expect(Object.keys(spec.paths['/ready']?.get?.responses ?? {})).toEqual(['200', '503'])
     expect(Object.keys(spec.paths['/startup']?.get?.responses ?? {})).toEqual(['200', '503'])
   })
@@ -115,6 +119,7 @@ describe('what the spec does not list', () => {
       expect(res.statusCode, `${method} ${url}`).toBe(405)
       expect(res.headers.allow).toBe(allow)
       expect(res.json()).toMatchObject({ statusCode: 405, error: 'Method Not Allowed' })
+      expect(Value.Check(ErrorBody, res.json())).toBe(true)
     }
   })
 
@@ -124,6 +129,7 @@ describe('what the spec does not list', () => {
       const res = await app.inject({ method, url: '/api/nope?x=1' })
       expect(res.statusCode).toBe(404)
       expect(res.json()).toEqual({ statusCode: 404, error: 'Not Found', message: `Route ${method} /api/nope not found` })
+      expect(Value.Check(ErrorBody, res.json())).toBe(true)
     }
   })
 
@@ -163,6 +169,7 @@ describe('what the spec does not list', () => {
     const big = await app.inject({ method: 'POST', url: '/api/items', payload: { name: 'x'.repeat(100) } })
     expect(big.statusCode).toBe(413)
     expect(big.json()).toMatchObject({ statusCode: 413, error: 'Payload Too Large', code: 'FST_ERR_CTP_BODY_TOO_LARGE' })
+    expect(Value.Check(ErrorBody, big.json())).toBe(true)
     const text = await app.inject({ method: 'POST', url: '/api/items', headers: { 'content-type': 'application/xml' }, payload: '<x/>' })
     expect(text.statusCode).toBe(415)
     expect(text.json()).toMatchObject({ statusCode: 415, error: 'Unsupported Media Type' })
