@@ -14,6 +14,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** @fastify/under-pressure's per-route handler: one that returns nothing lets the request through. */
     pressureHandler?: () => void
+    /** A probe route: app-wide hooks tell probes apart (app.ts: answered before initialisation completes). */
+    probe?: boolean
   }
 }
 
@@ -32,8 +34,10 @@ const probeRoute = (schema: FastifySchema): RouteShorthandOptions => ({
   // which only moves its load onto the others. /ready reports pressure itself.
   // Nor timed in http_request_duration_seconds: they are the hottest routes (each kubelet,
   // each load balancer) and would swamp real traffic's latency; metrics.ts says more.
+  // `probe` lets app-wide hooks tell probes apart (business routes answer 503 until
+  // initialisation completes; probes report it themselves).
   // Nor rate limited: every kubelet probe comes from the node's one address.
-  config: { pressureHandler: () => undefined, metrics: false, rateLimit: false },
+  config: { pressureHandler: () => undefined, metrics: false, probe: true, rateLimit: false },
   // A kubelet renders no documents: browser security headers would only cost time.
   helmet: false,
   schema: { tags: ['probes'], ...schema },

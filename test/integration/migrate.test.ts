@@ -197,7 +197,7 @@ describe('one transaction per migration', () => {
 })
 
 describe('migrations outside a transaction (CREATE INDEX CONCURRENTLY)', () => {
-  // The documented pattern (README): drop what a failed attempt left, then build.
+  // The documented pattern (docs/migrations.md): drop what a failed attempt left, then build.
   const byName = (id: number, unique = false): Migration => ({
     id,
     name: 'index items by name',

@@ -22,11 +22,11 @@ afterEach(async () => {
   if (app && app.lifecycle.phase === 'ready') await app.close()
 })
 
-async function setup(drainDelayMs: number, timeoutMs: number, onClose?: () => Promise<unknown>) {
+async function setup(drainDelayMs: number, timeoutMs: number, onClose?: () => Promise<unknown>, { started = true } = {}) {
   app = await buildApp(loadConfig(env), { checks })
   if (onClose) app.addHook('onClose', onClose)
   await app.ready()
-  app.lifecycle.enter('ready')
+  if (started) app.lifecycle.enter('ready')
   const exits: number[] = []
   let exited!: (code: number) => void
   const exitedOnce = new Promise<number>((resolve) => (exited = resolve))
@@ -45,6 +45,24 @@ async function setup(drainDelayMs: number, timeoutMs: number, onClose?: () => Pr
 }
 
 describe('shutdown sequence', () => {
+  it('a signal before startup completed skips the drain delay: the pod was never in the endpoints', async () => {
+    const { handlers, exitedOnce } = await setup(5000, 10_000, undefined, { started: false })
+    const start = performance.now()
+    handlers.onSignal('SIGTERM')
+    expect(await exitedOnce).toBe(0)
+    expect(performance.now() - start).toBeLessThan(2500)
+  })
+
+  it('a restart (sustained memory pressure) drains like a signal, then exits 1', async () => {
+    const { handlers, exitedOnce } = await setup(300, 5000)
+    const start = performance.now()
+    handlers.onRestart('memory pressure sustained', { rssBytes: 1 })
+    expect(app.lifecycle.phase).toBe('draining')
+    expect((await app.inject('/ready')).statusCode).toBe(503)
+    expect(await exitedOnce).toBe(1)
+    expect(performance.now() - start).toBeGreaterThanOrEqual(290)
+  })
+
   it('drains with /ready 503, still serving, then closes and exits 0', async () => {
     const closed: string[] = []
     const { handlers, exits, exitedOnce } = await setup(150, 2000, async () => void closed.push('deps'))
