@@ -181,7 +181,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const pressure = config.readyPressureSamples > 0 ? sustainedPressure(() => app.isUnderPressure(), { samples: config.readyPressureSamples, intervalMs: PRESSURE_SAMPLE_MS }) : undefined
   if (pressure) app.addHook('onClose', async () => pressure.stop())
   // OpenAPI, 404/405, helmet, CORS, rate limit: before the routes it applies to.
-  await app.register(apiContract, { corsOrigins: config.corsOrigins, rateLimitMax: config.rateLimitMax, rateLimitWindowMs: config.rateLimitWindowMs, redis: app.redis })
+  const { corsOrigins, rateLimitMax, rateLimitWindowMs } = config
+  await app.register(apiContract, { corsOrigins, rateLimitMax, rateLimitWindowMs, redis: app.redis, warmingUp: () => !lifecycle.started })
   await app.register(probeRoutes, { lifecycle, readiness, underPressure: pressure?.get ?? (() => false) })
   await app.register(itemRoutes, { prefix: '/api', cacheTtlSeconds: config.cacheTtlSeconds })
   await app.register(eventRoutes, { prefix: '/api', lifecycle })

@@ -31,6 +31,12 @@ export interface ApiContractOptions {
   rateLimitWindowMs: number
   /** Where the rate limit's counters live, shared by every replica. */
   redis: Redis
+  /**
+   * True while the pod runs its own warm-up requests (startup.ts, before ready): they come
+   * from 127.0.0.1, and counted in the shared Redis they would spend that address's budget
+   * on every pod start.
+   */
+  warmingUp?: () => boolean
 }
 
 export const OPENAPI_PATH = '/openapi.json'
@@ -183,6 +189,7 @@ export default fp<ApiContractOptions>(
         redis: opts.redis,
         nameSpace: 'rate-limit:',
         skipOnError: true,
+        ...(opts.warmingUp ? { allowList: opts.warmingUp } : {}),
       })
     }
 

@@ -34,6 +34,8 @@ const call = (s: ServerProcess) => fetch(`${s.url}/api/slow?ms=0`, { signal: Abo
 
 describe('rate limit (RATE_LIMIT_MAX > 0)', () => {
   it(`allows ${MAX} requests per window and address, then 429 with Retry-After; the count is in Redis`, async () => {
+    // The pod's own warm-up requests (from 127.0.0.1, before ready) did not spend the budget.
+    expect(server.logs.find((l) => l.msg === 'startup: warm-up ok')).toMatchObject({ requests: expect.any(Number) as number })
     for (let i = 0; i < MAX; i++) {
       const res = await call(server)
       expect(res.status).toBe(200)
