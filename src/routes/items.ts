@@ -107,8 +107,10 @@ export async function itemRoutes(fastify: FastifyInstance, { cacheTtlSeconds }: 
       const row = rows[0]
       if (!row) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `item ${req.params.id} not found` })
       const item = toItem(row)
+      // Filling the cache is off the request path: a slow (not down) Redis would otherwise
+      // add a second command timeout to every miss.
       if (cached === null) {
-        await app.redis.set(key, JSON.stringify(item), 'EX', cacheTtlSeconds).catch((err: Error) => {
+        app.redis.set(key, JSON.stringify(item), 'EX', cacheTtlSeconds).catch((err: Error) => {
           req.log.warn({ reason: err.message }, 'cache write failed')
         })
       }

@@ -157,7 +157,8 @@ export class LoadClient {
           command: ['node', '/client/load-client.mjs'],
           env: Object.entries(env).map(([n, value]) => ({ name: n, value })),
           volumeMounts: [{ name: 'client', mountPath: '/client', readOnly: true }],
-          resources: { requests: { cpu: '200m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+          // The busy load sends ~60,000 requests a rollout and keeps its tallies in memory.
+          resources: { requests: { cpu: '200m', memory: '64Mi' }, limits: { memory: '512Mi' } },
         },
         { volumes: [{ name: 'client', configMap: { name: CONFIGMAP } }] },
       ),
@@ -174,7 +175,9 @@ export class LoadClient {
   }
 
   private async signal(sig: 'SIGUSR2' | 'SIGTERM'): Promise<void> {
-    const r = await this.k.exec(this.name, ['node', '-e', `process.kill(1, '${sig}')`])
+    // The shell's kill builtin, not a second node process: that one needs tens of MB in the
+    // client's container, and was OOM-killed (exit 137) next to a busy client near its limit.
+    const r = await this.k.exec(this.name, ['sh', '-c', `kill -${sig.replace('SIG', '')} 1`])
     if (r.code !== 0) throw new Error(`signalling the load client failed: ${r.stderr}`)
   }
 

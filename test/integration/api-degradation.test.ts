@@ -1,6 +1,8 @@
 // The example API during dependency outages, through Toxiproxy: a Redis outage degrades
 // the cache (requests still served from Postgres, failing fast rather than queueing),
 // a Postgres outage is a quick 503 with Retry-After rather than a hung request.
+import { Redis } from 'ioredis'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { expectAlive, getJson, until, type ReadyBody } from '../helpers/integration-probes.js'
 import type { ServerProcess } from '../helpers/server.js'
@@ -70,6 +72,33 @@ describe('example API under dependency outages', () => {
       await stack.proxies!.redis.setEnabled(true)
     }
     await untilReady()
+    await until('cache hit again', async () => (await getItem()).cache === 'hit')
+    expectAlive(server)
+  })
+
+  it('Redis slow, not down: a cache miss waits for one Redis round trip (the read), not two (the cache write is off the request path)', async () => {
+    const LATENCY_MS = 700 // below REDIS_COMMAND_TIMEOUT_MS (1000): slow, answering
+    const key = `item:${item.id}`
+    const toxic = await stack.proxies!.redis.instance.addToxic({ name: 'redis-slow', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: LATENCY_MS, jitter: 0 } })
+    try {
+      const misses: number[] = []
+      const direct = new Redis(stack.redis.getConnectionUrl()) // not through the proxy
+      for (let i = 0; i < 3; i++) {
+        // Evicted, so the next read is a miss that fills the cache; the write in flight from
+        // the previous miss lands first.
+        await sleep(2 * LATENCY_MS)
+        await direct.del(key)
+        const res = await getItem()
+        expect(res).toMatchObject({ status: 200, cache: 'miss', body: item })
+        misses.push(res.ms)
+      }
+      // Awaiting the write too took two round trips (over 1,400 ms) on every miss.
+      expect(Math.min(...misses)).toBeGreaterThanOrEqual(LATENCY_MS)
+      expect(Math.max(...misses)).toBeLessThan(2 * LATENCY_MS)
+      await direct.quit()
+    } finally {
+      await toxic.remove()
+    }
     await until('cache hit again', async () => (await getItem()).cache === 'hit')
     expectAlive(server)
   })
