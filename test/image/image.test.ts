@@ -78,7 +78,8 @@ describe('Dockerfile (as written)', () => {
 
   it('starts node directly in exec form, never npm', () => {
     const cmd = instructions.filter((l) => /^CMD\s/i.test(l)).at(-1)
-    expect(cmd).toBe('CMD ["node", "dist/server.js"]')
+    // The tracing preload first: it does nothing unless an OTLP endpoint is set (docs/tracing.md).
+    expect(cmd).toBe('CMD ["node", "--import", "./dist/tracing.js", "dist/server.js"]')
     expect(dockerfile).not.toMatch(/^(CMD|ENTRYPOINT)\s.*npm/im)
   })
 })
@@ -168,7 +169,7 @@ describe('container image', () => {
     expect((await app.exec(['id', '-un'])).output.trim()).toBe('node')
     // Exec-form CMD, no shell, npm or entrypoint script in between to swallow SIGTERM.
     const cmdline = await app.exec(['cat', '/proc/1/cmdline'])
-    expect(cmdline.output.split('\0').filter(Boolean)).toEqual(['node', 'dist/server.js'])
+    expect(cmdline.output.split('\0').filter(Boolean)).toEqual(['node', '--import', './dist/tracing.js', 'dist/server.js'])
   })
 
   it('turns healthy through its own HEALTHCHECK, which needs no curl', async () => {
