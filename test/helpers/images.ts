@@ -6,4 +6,5 @@ export const images = {
   toxiproxy: process.env.TOXIPROXY_IMAGE ?? 'ghcr.io/shopify/toxiproxy:2.12.0',
   node: process.env.NODE_IMAGE ?? 'node:24-bookworm-slim',
   prometheus: process.env.PROMETHEUS_IMAGE ?? 'prom/prometheus:v3.5.0',
+  jaeger: process.env.JAEGER_IMAGE ?? 'jaegertracing/jaeger:2.11.0',
 } as const
