@@ -10,7 +10,7 @@ const QUERY_PORT = 16686
 export interface JaegerTag {
   key: string
   type: string
-  value: unknown
+  value: string | number | boolean
 }
 
 export interface JaegerSpan {
@@ -42,7 +42,7 @@ export interface Jaeger {
   stop(): Promise<void>
 }
 
-export const tag = (span: JaegerSpan, key: string): unknown => span.tags.find((t) => t.key === key)?.value
+export const tag = (span: JaegerSpan, key: string): string | number | boolean | undefined => span.tags.find((t) => t.key === key)?.value
 
 /** The parent span id (CHILD_OF), or undefined for a root span. */
 export const parentOf = (span: JaegerSpan): string | undefined => span.references.find((r) => r.refType === 'CHILD_OF')?.spanID
