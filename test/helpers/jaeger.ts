@@ -53,21 +53,21 @@ async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
 }
 
 /**
- * Starts Jaeger on `network` (alias `jaeger`, so a Toxiproxy there can stand between the
+ * Starts Jaeger, on `network` if given (alias `jaeger`, so a Toxiproxy there can stand between the
  * service and it). Every port the image EXPOSEs is published: with the container engine
  * the tests run on, an exposed port left unpublished is reported as a binding that never
  * comes, and the start waits for it forever.
  */
-export async function startJaeger(network: StartedNetwork): Promise<Jaeger> {
+export async function startJaeger(network?: StartedNetwork): Promise<Jaeger> {
   const client = await getContainerRuntimeClient()
   const image = ImageName.fromString(images.jaeger)
   if (!(await client.image.exists(image))) {
     throw new Error(`Jaeger image ${images.jaeger} not found on the container engine: pull it, or set JAEGER_IMAGE to a local Jaeger 2 image`)
   }
   const exposed = Object.keys((await client.image.inspect(image)).Config.ExposedPorts ?? {}) as Array<`${number}/${'tcp' | 'udp'}`>
-  const container = await new GenericContainer(images.jaeger)
-    .withNetwork(network)
-    .withNetworkAliases('jaeger')
+  let definition = new GenericContainer(images.jaeger)
+  if (network) definition = definition.withNetwork(network).withNetworkAliases('jaeger')
+  const container = await definition
     .withExposedPorts(...new Set([...exposed, `${OTLP_HTTP_PORT}/tcp` as const, `${QUERY_PORT}/tcp` as const]))
     .withWaitStrategy(Wait.forHttp('/api/services', QUERY_PORT).forStatusCode(200))
     .withStartupTimeout(120_000)
