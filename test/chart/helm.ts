@@ -169,4 +169,6 @@ export const everythingEnabled: Record<string, unknown> = {
   'serviceAccount.annotations': { 'example.com/role': 'service-template' },
   'extraEnv': { FEATURE_FLAG: 'on' },
   'image.digest': 'sha256:' + 'a'.repeat(64),
+  'tracing.endpoint': 'http://otel-collector.observability:4318',
+  'tracing.resourceAttributes': { 'deployment.environment.name': 'test' },
 }

@@ -59,10 +59,10 @@ describe.concurrent('tracing values', () => {
   })
 
   it('are checked by the schema', async () => {
-    await expectRenderFails({ 'tracing.endpoint': 'otel-collector:4318' }, 'tracing.endpoint')
-    await expectRenderFails({ 'tracing.protocol': 'http' }, 'tracing.protocol')
-    await expectRenderFails({ 'tracing.sampler': 'sometimes' }, 'tracing.sampler')
-    await expectRenderFails({ 'tracing.samplerArg': '10%' }, 'tracing.samplerArg')
+    await expectRenderFails({ 'tracing.endpoint': 'otel-collector:4318' }, '/tracing/endpoint')
+    await expectRenderFails({ 'tracing.protocol': 'http' }, '/tracing/protocol')
+    await expectRenderFails({ 'tracing.sampler': 'sometimes' }, '/tracing/sampler')
+    await expectRenderFails({ 'tracing.samplerArg': '10%' }, '/tracing/samplerArg')
   })
 })
 
@@ -88,6 +88,6 @@ describe.concurrent('NetworkPolicy egress to the trace collector', () => {
   })
 
   it('refuses an empty namespace selector (it would open the port to every namespace)', async () => {
-    await expectRenderFails({ ...closedEgress, 'tracing.endpoint': endpoint, 'tracing.networkPolicy.namespaceSelector': {} }, 'tracing.networkPolicy.namespaceSelector must not be empty')
+    await expectRenderFails({ ...closedEgress, 'tracing.endpoint': endpoint, 'tracing.networkPolicy.namespaceSelector': { 'kubernetes.io/metadata.name': null } }, 'tracing.networkPolicy.namespaceSelector must not be empty')
   })
 })
