@@ -22,6 +22,8 @@ export interface JaegerSpan {
   startTime: number
   duration: number
   tags: JaegerTag[]
+  /** Span events (an exception's among them). */
+  logs: Array<{ timestamp: number; fields: JaegerTag[] }>
   processID: string
 }
 

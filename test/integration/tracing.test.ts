@@ -200,11 +200,13 @@ describe('errors', () => {
       expect(tag(span, 'otel.status_code'), span.operationName).toBe('ERROR')
       expect(tag(span, 'otel.status_description'), span.operationName).toMatch(/^(connection refused|connection reset|not connected|connection error)$/)
     }
-    // Nothing in the trace names where Postgres is or who connects to it.
+    // No connection string or credential anywhere in the trace (the Postgres client spans
+    // do name the server's address and port, as the database semantic conventions ask);
+    // the request's own spans carry no exception (its message could name anything).
     const text = JSON.stringify(downTrace)
     expect(text).not.toContain('s3cret-pw')
-    expect(text).not.toContain(new URL(stack.databaseUrl).port)
-    expect(downTrace.spans.flatMap((s) => s.tags.map((t) => t.key))).not.toContain('exception.message')
+    expect(text).not.toMatch(/postgres(ql)?:\/\//)
+    for (const span of request) expect(span.logs.flatMap((l) => l.fields.map((f) => f.value)), span.operationName).not.toContain('exception')
     expectAlive(server)
   }, 60_000)
 })
@@ -290,7 +292,10 @@ describe('a dead collector', () => {
       expect(await until('tracing_spans_dropped_total rising again', async () => ((await dropped(server)) > droppedAfter ? true : undefined))).toBe(true)
       const text = await (await fetch(server.metricsUrl)).text()
       expect(sample(text, 'tracing_spans_pending')).toBeLessThanOrEqual(200)
-      expect(server.logs.some((l) => l.msg.startsWith('tracing: span export failing'))).toBe(true)
+      // Once the export in flight times out (5 s by default), in one line, not one per batch.
+      await server.waitForLog((l) => l.msg.startsWith('tracing: span export failing'), 15_000)
+      await load(url, 100)
+      expect(server.logs.filter((l) => l.msg.startsWith('tracing: span export failing'))).toHaveLength(1)
       expectAlive(server)
 
       const { code, ms } = await terminated(server)
