@@ -303,7 +303,9 @@ describe('docker-compose.yml (as written)', () => {
 
   it('has no top-level version (Compose Specification: read by v1.27+ and v2 alike)', () => {
     expect(file.version).toBeUndefined()
-    expect(Object.keys(file.services).sort()).toEqual(['app', 'postgres', 'redis'])
+    expect(Object.keys(file.services).sort()).toEqual(['app', 'jaeger', 'postgres', 'redis'])
+    // Jaeger only under its profile: a plain `up` starts the three others.
+    expect(file.services.jaeger?.profiles).toEqual(['tracing'])
     const app = file.services.app as {
       depends_on: Record<string, { condition: string }>
       stop_grace_period: string
