@@ -204,8 +204,10 @@ function tracingEnv(target: Target, otlpUrl: string | undefined): Record<string,
 
 /** A running Jaeger (JAEGER_IMAGE) for the sampled tracing cases to export to. */
 async function startCollector(): Promise<string> {
+  const { images } = (await import(new URL('../test/helpers/images.ts', import.meta.url).href)) as typeof import('../test/helpers/images.js')
   const { startJaeger } = (await import(new URL('../test/helpers/jaeger.ts', import.meta.url).href)) as typeof import('../test/helpers/jaeger.js')
-  const jaeger = await startJaeger()
+  log(`starting the trace collector: ${images.jaeger}`)
+  const jaeger = await startJaeger(images.jaeger)
   cleanups.push(() => jaeger.stop())
   return jaeger.otlpUrl
 }

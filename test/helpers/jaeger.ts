@@ -1,8 +1,8 @@
 // A real Jaeger 2 (all-in-one, in-memory storage) for the tracing tests: it receives
 // OTLP from the built server and answers its query API (the one its UI uses), which the
-// tests read traces back from. JAEGER_IMAGE overrides the image (test/helpers/images.ts).
+// tests read traces back from. The image comes from the caller (images.jaeger, which
+// JAEGER_IMAGE overrides): no relative import here, so the bench can load this file too.
 import { GenericContainer, getContainerRuntimeClient, ImageName, Wait, type StartedNetwork, type StartedTestContainer } from 'testcontainers'
-import { images } from './images.js'
 
 export const OTLP_HTTP_PORT = 4318
 const QUERY_PORT = 16686
@@ -60,14 +60,14 @@ async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
  * the tests run on, an exposed port left unpublished is reported as a binding that never
  * comes, and the start waits for it forever.
  */
-export async function startJaeger(network?: StartedNetwork): Promise<Jaeger> {
+export async function startJaeger(imageName: string, network?: StartedNetwork): Promise<Jaeger> {
   const client = await getContainerRuntimeClient()
-  const image = ImageName.fromString(images.jaeger)
+  const image = ImageName.fromString(imageName)
   if (!(await client.image.exists(image))) {
-    throw new Error(`Jaeger image ${images.jaeger} not found on the container engine: pull it, or set JAEGER_IMAGE to a local Jaeger 2 image`)
+    throw new Error(`Jaeger image ${imageName} not found on the container engine: pull it, or set JAEGER_IMAGE to a local Jaeger 2 image`)
   }
   const exposed = Object.keys((await client.image.inspect(image)).Config.ExposedPorts ?? {}) as Array<`${number}/${'tcp' | 'udp'}`>
-  let definition = new GenericContainer(images.jaeger)
+  let definition = new GenericContainer(imageName)
   if (network) definition = definition.withNetwork(network).withNetworkAliases('jaeger')
   const container = await definition
     .withExposedPorts(...new Set([...exposed, `${OTLP_HTTP_PORT}/tcp` as const, `${QUERY_PORT}/tcp` as const]))

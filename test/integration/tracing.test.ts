@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { createServer, type Server, type Socket } from 'node:net'
 import type { CreatedProxy } from '@testcontainers/toxiproxy'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { images } from '../helpers/images.js'
 import { expectAlive, until } from '../helpers/integration-probes.js'
 import { parentOf, startJaeger, tag, type Jaeger, type JaegerSpan, type JaegerTrace } from '../helpers/jaeger.js'
 import { sample, samples } from '../helpers/metrics.js'
@@ -22,7 +23,7 @@ const servers: ServerProcess[] = []
 
 beforeAll(async () => {
   stack = await startStack({ toxiproxy: true })
-  jaeger = await startJaeger(stack.network)
+  jaeger = await startJaeger(images.jaeger, stack.network)
   otlpProxy = await stack.toxiproxy!.createProxy({ name: 'otlp', upstream: 'jaeger:4318' })
 }, 240_000)
 
