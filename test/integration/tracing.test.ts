@@ -95,13 +95,14 @@ describe('a request to GET /api/items/:id', () => {
 
   beforeAll(async () => {
     server = await start(`items-${newId(3)}`)
+    // Shared by this block's tests: stopped after them (afterAll), not after the first.
+    servers.splice(servers.indexOf(server), 1)
     const id = await createItem(server)
     request = await traced(`${server.url}/api/items/${id}`)
     expect(request.res.status).toBe(200)
     expect(request.res.headers.get('x-cache')).toBe('miss')
     // The server span, and the request's Redis GET, Postgres SELECT and Redis SET.
     trace = await traceOnce(request.traceId, (t) => serverSpanOf(t) !== undefined && t.spans.filter((s) => dbSystem(s) === 'redis').length >= 2 && t.spans.some((s) => statement(s).includes('FROM items WHERE id')))
-    servers.splice(servers.indexOf(server), 1)
   }, 120_000)
 
   afterAll(async () => {
@@ -216,7 +217,6 @@ describe('shutdown', () => {
   it('exports the span of a request in flight at SIGTERM before exiting 0', async () => {
     // Batches every minute: only the shutdown's flush can export this request's spans.
     const server = await start(`shutdown-${newId(3)}`, { OTEL_BSP_SCHEDULE_DELAY: '60000', DRAIN_DELAY_MS: '500', SHUTDOWN_TIMEOUT_MS: '10000' })
-    servers.splice(servers.indexOf(server), 1)
     const inFlight = traced(`${server.url}/api/slow?ms=1500`)
     await server.waitForLog((l) => l.msg === 'incoming request' && String(l.req && (l.req as { url: string }).url).startsWith('/api/slow'))
     const ended = terminated(server)
@@ -266,7 +266,6 @@ describe('a dead collector', () => {
     const endpoint = `http://${otlpProxy.host}:${otlpProxy.port}`
     // The defaults of DRAIN_DELAY_MS (5 s) and SHUTDOWN_TIMEOUT_MS (15 s): the exit time is the one a pod sees.
     const server = await start(`blackhole-${newId(3)}`, { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_BSP_MAX_QUEUE_SIZE: '200', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '50' })
-    servers.splice(servers.indexOf(server), 1)
     const id = await createItem(server)
     const url = `${server.url}/api/items/${id}`
     await load(url, 100) // warm-up
