@@ -35,16 +35,8 @@ RUN npm ci --omit=dev --no-audit --no-fund
 # ---- runtime: production dependencies and compiled code, nothing else ----
 FROM ${NODE_IMAGE} AS runtime
 
-ARG VERSION=dev
-ARG SOURCE=https://github.com/example/k8s-fastify-service-template
-LABEL org.opencontainers.image.title="k8s-fastify-service-template" \
-      org.opencontainers.image.description="Reference Fastify microservice for Kubernetes" \
-      org.opencontainers.image.source="${SOURCE}" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.licenses="MIT"
-
+# No HOST: the service listens dual-stack (`::`) by default, for IPv6 and IPv4 clusters.
 ENV NODE_ENV=production \
-    HOST=0.0.0.0 \
     PORT=8000
 
 WORKDIR /app
@@ -53,6 +45,19 @@ WORKDIR /app
 COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+
+# Last, so a new version rebuilds only these small layers. The no-op RUN step names the
+# version: Podman's classic builder keys a cached LABEL layer without the build arguments,
+# and returned an earlier build's image (version label "dev") unchanged; a RUN layer is
+# keyed with them, so the label layer after it is new for a new VERSION.
+ARG VERSION=dev
+ARG SOURCE=https://github.com/example/k8s-fastify-service-template
+RUN : "version ${VERSION}"
+LABEL org.opencontainers.image.title="k8s-fastify-service-template" \
+      org.opencontainers.image.description="Reference Fastify microservice for Kubernetes" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="MIT"
 
 # The image's `node` user (uid/gid 1000), given numerically so that Kubernetes'
 # runAsNonRoot can verify it without a runAsUser in the pod spec.

@@ -11,7 +11,7 @@ import { logDestination, loggerOptions, requestId, requestLogger } from './logge
 import metrics from './metrics.js'
 import postgres from './plugins/postgres.js'
 import redis from './plugins/redis.js'
-import { sustainedPressure } from './pressure.js'
+import { sustainedFor, sustainedPressure } from './pressure.js'
 import { dependencyDown, describeError } from './errors.js'
 import { createReadiness, type Check, type Readiness } from './readiness.js'
 import { eventRoutes } from './routes/events.js'
@@ -26,12 +26,43 @@ declare module 'fastify' {
   }
 }
 
+// Seconds a client should wait before retrying a request that arrived during startup.
+const STARTING_RETRY_AFTER_S = 2
+
+/** Business routes wait for initialisation; probes answer for themselves, and an unknown route is a 404 whenever. */
+const startupGated = (route: { url?: string; config: unknown }) => route.url !== undefined && !(route.config as { probe?: boolean }).probe
+
 // under-pressure's sampling period; /ready needs several such samples in a row (pressure.ts).
 const PRESSURE_SAMPLE_MS = 1000
+
+/**
+ * Requests that a new pod runs on itself before it reports ready (startup.ts), so the first
+ * requests from the Service do not pay for cold code paths. Read-only ones: your hot paths.
+ */
+export const warmUpRequests: readonly string[] = ['/api/items', '/api/items/1']
 
 export interface BuildOptions {
   /** Replaces the Postgres and Redis readiness checks (unit tests of probe logic). */
   checks?: Check[]
+}
+
+/**
+ * Memory over MAX_RSS_BYTES or MAX_HEAP_USED_BYTES at every sample for
+ * MEMORY_PRESSURE_EXIT_MS: calls `onSustained` once (server.ts drains and exits 1).
+ */
+export function watchMemory(app: FastifyInstance, config: Config, onSustained: (details: { ms: number; rssBytes: number; heapUsed: number }) => void) {
+  const { maxRssBytes, maxHeapUsedBytes, memoryPressureExitMs } = config
+  if (memoryPressureExitMs === 0 || (maxRssBytes === 0 && maxHeapUsedBytes === 0)) return
+  const over = () => {
+    const { rssBytes, heapUsed } = app.memoryUsage()
+    return (maxRssBytes > 0 && rssBytes > maxRssBytes) || (maxHeapUsedBytes > 0 && heapUsed > maxHeapUsedBytes)
+  }
+  const watch = sustainedFor(over, {
+    forMs: memoryPressureExitMs,
+    intervalMs: PRESSURE_SAMPLE_MS,
+    onSustained: (ms) => onSustained({ ms, ...app.memoryUsage() }),
+  })
+  app.addHook('onClose', async () => watch.stop())
 }
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -49,6 +80,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // refused: the client sent them before it could know, and another pod may not
     // be ready to take them yet.
     return503OnClosing: false,
+    // Slow clients (a body trickling in, slowloris): a request must have fully arrived
+    // within REQUEST_TIMEOUT_MS (408), its headers within HEADERS_TIMEOUT_MS; Node checks
+    // every second instead of its default 30 s, so such sockets cannot pile up meanwhile.
+    // Responses are not bounded by these (a slow handler or a stream is the app's business).
+    requestTimeout: config.requestTimeoutMs,
+    http: { headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: 1000 },
   })
 
   const lifecycle = new Lifecycle(app.log)
@@ -57,8 +94,16 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // Every answer carries the request id (the caller's, or ours), errors and shed requests
   // included: set on arrival, in a callback hook (an async onSend hook cost a promise and
   // a hook runner per response).
+  // Until initialisation completes (migrations), business routes answer 503 + Retry-After:
+  // a request can reach a pod that is not ready (its own address, a port-forward, a
+  // sidecar, publishNotReadyAddresses), and must not meet a missing table as a 500.
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id)
+    if (!lifecycle.serving && startupGated(req.routeOptions)) {
+      reply.code(503).header('retry-after', STARTING_RETRY_AFTER_S)
+      reply.send({ statusCode: 503, error: 'Service Unavailable', message: 'starting, retry later' })
+      return
+    }
     done()
   })
   prepareShutdown(app)
@@ -99,7 +144,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   })
   await app.register(postgres, {
     connectionString: config.databaseUrl,
-    max: config.pgPoolMax,
+    // One of PG_POOL_MAX connections is the readiness check's own (checks/postgres.ts).
+    max: config.pgPoolMax - 1,
+    min: config.pgPoolMin,
     queryTimeoutMs: config.pgQueryTimeoutMs,
     connectTimeoutMs: Math.max(config.readyCheckTimeoutMs, 5000),
   })
@@ -109,7 +156,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // change of a check's state (not once per probe).
   const failing = new Set<string>()
   const readiness = createReadiness({
-    checks: options.checks ?? [postgresCheck(app.pg, config.readyCheckTimeoutMs), redisCheck(app.redis)],
+    checks: options.checks ?? [postgresCheck(() => app.pgDedicatedClient('readiness'), config.readyCheckTimeoutMs), redisCheck(app.redis)],
     timeoutMs: config.readyCheckTimeoutMs,
     cacheTtlMs: config.readyCacheTtlMs,
     onReport(report, errors) {
@@ -129,9 +176,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   if (config.metricsPort !== 0) {
     await app.register(metrics, { lifecycle, readiness, pool: app.pg, redis: app.redis, shutdownTimeoutMs: config.shutdownTimeoutMs })
   }
-  const pressure = sustainedPressure(() => app.isUnderPressure(), { samples: config.readyPressureSamples, intervalMs: PRESSURE_SAMPLE_MS })
-  app.addHook('onClose', async () => pressure.stop())
-  await app.register(probeRoutes, { lifecycle, readiness, underPressure: pressure.get })
+  // Off by default (READY_PRESSURE_SAMPLES=0): the pod's own load is answered by shedding
+  // and the HPA, not by leaving the Service, which on every replica at once is an outage.
+  const pressure = config.readyPressureSamples > 0 ? sustainedPressure(() => app.isUnderPressure(), { samples: config.readyPressureSamples, intervalMs: PRESSURE_SAMPLE_MS }) : undefined
+  if (pressure) app.addHook('onClose', async () => pressure.stop())
+  await app.register(probeRoutes, { lifecycle, readiness, underPressure: pressure?.get ?? (() => false) })
   await app.register(itemRoutes, { prefix: '/api', cacheTtlSeconds: config.cacheTtlSeconds })
   await app.register(eventRoutes, { prefix: '/api', lifecycle })
   return app

@@ -9,6 +9,7 @@ export interface Config {
   port: number
   /** Prometheus /metrics listener (metrics.ts); 0 turns metrics off. */
   metricsPort: number
+  /** Listen address of both listeners. Default `::` (dual-stack, IPv4 too on Linux), 0.0.0.0 where the node has no IPv6. */
   host: string
   databaseUrl: string
   redisUrl: string
@@ -23,7 +24,16 @@ export interface Config {
   readyCacheTtlMs: number
   /** Upper bound for any application query, so a blackholed database cannot pin requests. */
   pgQueryTimeoutMs: number
+  /** Connections to Postgres in all: PG_POOL_MAX - 1 for the app's pool, 1 for the readiness check. */
   pgPoolMax: number
+  /** Pooled connections opened before the pod reports ready, and kept open while idle. */
+  pgPoolMin: number
+  /** A request whose body has not fully arrived this long after it began is answered 408 (slow clients). */
+  requestTimeoutMs: number
+  /** A request whose headers have not fully arrived this long after the connection sent its first byte is dropped. */
+  headersTimeoutMs: number
+  /** Memory over MAX_RSS_BYTES/MAX_HEAP_USED_BYTES without a break this long ends in a drained exit 1 (a restart); 0: never. */
+  memoryPressureExitMs: number
   /** Upper bound for any Redis command. */
   redisCommandTimeoutMs: number
   /** Example API: how long an item stays in the Redis cache. */
@@ -34,7 +44,11 @@ export interface Config {
   maxEventLoopUtilization: number
   maxHeapUsedBytes: number
   maxRssBytes: number
-  /** /ready turns 503 after this many consecutive pressured samples (one a second), and back after as many clear ones. */
+  /**
+   * 0 (default): the pod's own load never fails readiness; it sheds (503 + Retry-After)
+   * instead. N: /ready turns 503 after N consecutive pressured samples (one a second), and
+   * back after as many clear ones.
+   */
   readyPressureSamples: number
 }
 
@@ -92,7 +106,7 @@ function url(env: Env, name: string, protocols: readonly string[]): string {
 }
 
 function host(env: Env): string {
-  const raw = read(env, 'HOST') ?? '0.0.0.0'
+  const raw = read(env, 'HOST') ?? '::'
   // An IPv4/IPv6 address or a host name; anything else would fail later, at listen().
   if (!/^[A-Za-z0-9.:_-]+$/.test(raw)) throw new ConfigError(`HOST=${raw}: expected an IP address or host name, e.g. 0.0.0.0 or ::`)
   return raw
@@ -115,18 +129,28 @@ export function loadConfig(env: Env): Config {
     readyCheckTimeoutMs: integer(env, 'READY_CHECK_TIMEOUT_MS', 1000, 1),
     readyCacheTtlMs: integer(env, 'READY_CACHE_TTL_MS', 1000, 0),
     pgQueryTimeoutMs: integer(env, 'PG_QUERY_TIMEOUT_MS', 5000, 1),
-    pgPoolMax: integer(env, 'PG_POOL_MAX', 10, 1, 1000),
+    pgPoolMax: integer(env, 'PG_POOL_MAX', 10, 2, 1000),
+    pgPoolMin: integer(env, 'PG_POOL_MIN', 2, 0, 1000),
     redisCommandTimeoutMs: integer(env, 'REDIS_COMMAND_TIMEOUT_MS', 1000, 1),
     cacheTtlSeconds: integer(env, 'CACHE_TTL_SECONDS', 30, 1),
     keepAliveTimeoutMs: integer(env, 'KEEP_ALIVE_TIMEOUT_MS', 65000, 1),
+    requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 30000, 1),
+    headersTimeoutMs: integer(env, 'HEADERS_TIMEOUT_MS', 10000, 1),
+    memoryPressureExitMs: integer(env, 'MEMORY_PRESSURE_EXIT_MS', 60000, 0),
     maxEventLoopDelayMs: integer(env, 'MAX_EVENT_LOOP_DELAY_MS', 1000, 0),
-    maxEventLoopUtilization: fraction(env, 'MAX_EVENT_LOOP_UTILIZATION', 0.98),
+    maxEventLoopUtilization: fraction(env, 'MAX_EVENT_LOOP_UTILIZATION', 0),
     maxHeapUsedBytes: integer(env, 'MAX_HEAP_USED_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
     maxRssBytes: integer(env, 'MAX_RSS_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
-    readyPressureSamples: integer(env, 'READY_PRESSURE_SAMPLES', 3, 1, 100),
+    readyPressureSamples: integer(env, 'READY_PRESSURE_SAMPLES', 0, 0, 100),
   }
   if (config.metricsPort !== 0 && config.metricsPort === config.port) {
     throw new ConfigError(`METRICS_PORT=${config.metricsPort}: must differ from PORT, since metrics stay off the public port (0 turns metrics off)`)
+  }
+  if (config.pgPoolMin > config.pgPoolMax - 1) {
+    throw new ConfigError(`PG_POOL_MIN=${config.pgPoolMin}: must be below PG_POOL_MAX=${config.pgPoolMax}, since one of PG_POOL_MAX is the readiness check's own connection`)
+  }
+  if (config.headersTimeoutMs > config.requestTimeoutMs) {
+    throw new ConfigError(`HEADERS_TIMEOUT_MS=${config.headersTimeoutMs}: must not exceed REQUEST_TIMEOUT_MS=${config.requestTimeoutMs}, since the headers are part of the request`)
   }
   if (config.drainDelayMs >= config.shutdownTimeoutMs) {
     throw new ConfigError(
@@ -134,4 +158,24 @@ export function loadConfig(env: Env): Config {
     )
   }
   return config
+}
+
+/**
+ * loadConfig for an entry point: a bad value ends the process with one clear line and
+ * exit code 78 (EX_CONFIG), before any logger exists: the pod goes to CrashLoopBackOff
+ * with the reason in `kubectl logs`.
+ */
+export function loadConfigOrExit(env: Env): Config {
+  return orExit(() => loadConfig(env))
+}
+
+/** Runs a configuration loader; on a ConfigError, the one line and exit 78 (the tracing preload's too). */
+export function orExit<T>(load: () => T): T {
+  try {
+    return load()
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    process.stderr.write(`invalid configuration: ${err.message}\n`)
+    return process.exit(78)
+  }
 }

@@ -30,8 +30,8 @@ export interface Connections {
   closeAfterResponses(): void
   /**
    * Destroys every connection with no request in flight: idle keep-alive, never-sent,
-   * half-sent headers, upgraded (WebSocket) sockets. In-flight requests finish; their
-   * connections close after the response.
+   * half-sent headers or body, upgraded (WebSocket) sockets. In-flight requests finish;
+   * their connections close after the response.
    */
   closeIdle(): number
 }
@@ -44,9 +44,15 @@ export function trackConnections(server: Server): Connections {
   })
 
   function markClosing(socket: HttpSocket): void {
+    if (socket[closing]) return
     socket[closing] = true
     const res = socket._httpMessage
-    if (res && !res.headersSent) res.shouldKeepAlive = false
+    if (!res) return
+    if (!res.headersSent) res.shouldKeepAlive = false
+    // Already sent with keep-alive in its headers: the client may send its next request
+    // on this socket, which the drain would then destroy unanswered. End the connection
+    // as soon as this response is complete instead: the client reconnects elsewhere.
+    else if (res.shouldKeepAlive) res.once('finish', () => socket.end())
   }
 
   let draining = false
@@ -82,7 +88,11 @@ export function trackConnections(server: Server): Connections {
     closeIdle() {
       let closed = 0
       for (const socket of sockets) {
-        if (!socket._httpMessage) {
+        // A request whose body is still arriving has not reached its handler (the body
+        // is parsed first): it cannot have been processed, and a client trickling it in
+        // would hold the close until the deadline (exit 1). The client sees the
+        // connection closed before any answer, which it may safely retry.
+        if (!socket._httpMessage || !socket._httpMessage.req.complete) {
           socket.destroy()
           closed++
         } else markClosing(socket)

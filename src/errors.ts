@@ -37,6 +37,8 @@ const CAUSES: Record<string, string> = {
   LOADING: 'server starting',
 }
 
+const SOCKET_ERRORS = new Set(['ECONNABORTED', 'ENOTCONN', 'ENETDOWN', 'ENETRESET', 'EADDRNOTAVAIL', 'EPROTO', 'ESHUTDOWN', 'ERR_SOCKET_CLOSED', 'ERR_STREAM_DESTROYED'])
+
 /** The SQLSTATE of an error that Postgres itself sent (pg's DatabaseError carries a severity too). */
 function sqlstate(err: Error): string | undefined {
   const { code, severity } = err as { code?: unknown; severity?: unknown }
@@ -52,10 +54,15 @@ export function causeOf(err: unknown): string {
   // Redis replies carry their code as the message's first word (NOAUTH, WRONGPASS, LOADING).
   const word = /^[A-Z]+/.exec(err.message)?.[0]
   if (word && CAUSES[word]) return CAUSES[word]
-  if (/timeout|timed out/i.test(err.message)) return 'timeout'
+  const state = sqlstate(err)
+  // Client-side timeouts (pg's query_timeout, ioredis' commandTimeout) carry no SQLSTATE;
+  // a statement Postgres cancelled (57014, statement_timeout) is an expensive query, not
+  // an unreachable database: it stays an 'error' (500), which a retry would not mend.
+  if (state === undefined && /timeout|timed out/i.test(err.message)) return 'timeout'
   if (/Connection terminated|connection is closed|Stream isn't writeable/i.test(err.message)) return 'not connected'
-  // Any other socket error code (ECONNABORTED...), or Postgres' class 08, connection exception.
-  if (typeof code === 'string' && (/^E[A-Z]+$/.test(code) || sqlstate(err)?.startsWith('08'))) return 'connection error'
+  // Other socket errors, or Postgres' class 08, connection exception. Not any E-code:
+  // ENOENT or EACCES from the app's own file access are bugs, not a dependency down.
+  if ((typeof code === 'string' && SOCKET_ERRORS.has(code)) || state?.startsWith('08')) return 'connection error'
   return 'error'
 }
 
@@ -78,6 +85,10 @@ const TRANSIENT_SQLSTATE = /^(08|40001|40P01|53|55P03|57014|57P0)/
  * migration's SQL is not); any other unless it is an authentication failure.
  */
 export function isTransient(err: unknown): boolean {
+  // PgBouncer refuses a startup parameter it does not know (08P01, a class that is
+  // otherwise transient): pg sends statement_timeout as one. Only a configuration change
+  // mends it (ignore_startup_parameters, or a direct connection).
+  if (err instanceof Error && /unsupported startup parameter/i.test(err.message)) return false
   const state = err instanceof Error ? sqlstate(err) : undefined
   if (state !== undefined) return TRANSIENT_SQLSTATE.test(state)
   return causeOf(err) !== 'auth failed'

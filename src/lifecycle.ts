@@ -22,6 +22,11 @@ export class Lifecycle {
   readonly #drain = new AbortController()
   /** True once initialisation completed; never false again (the startup probe's contract). */
   started = false
+  /**
+   * True once business routes may run (the schema is in place), a little before `started`:
+   * the warm-up's own requests run in between. Until then they answer 503.
+   */
+  serving = false
 
   constructor(log: FastifyBaseLogger) {
     this.#log = log
@@ -58,7 +63,7 @@ export class Lifecycle {
     const msInPrevious = Math.round(now - this.#since)
     this.#phase = phase
     this.#since = now
-    if (phase === 'ready') this.started = true
+    if (phase === 'ready') this.started = this.serving = true
     this.#log.info({ lifecycle: phase, previous, msInPrevious, msSinceBoot: Math.round(now), ...details }, `lifecycle: ${phase}`)
     if (this.stopping && !this.#drain.signal.aborted) this.#drain.abort(new Error(`service is ${phase}`))
     for (const listener of this.#listeners) listener({ phase, previous, msInPrevious })

@@ -80,6 +80,11 @@ export default fp<MetricsOptions>(
       buckets: DURATION_BUCKETS,
       registers,
     })
+    // Requests served before the pod is ready are its own warm-up (startup.ts) and early
+    // 503s while it starts: not traffic. Counted from ready on.
+    lifecycle.onChange(({ phase }) => {
+      if (phase === 'ready') duration.reset()
+    })
     const shed = new Counter({
       name: 'http_requests_shed_total',
       help: 'Requests answered 503 by load shedding (event-loop or memory pressure, @fastify/under-pressure).',

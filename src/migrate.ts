@@ -1,6 +1,5 @@
 // Schema migrations, run at startup (startup.ts). During a rollout several replicas start
-// at once, next to old pods that keep serving (README: "Schema changes during a rolling
-// update"). So:
+// at once, next to old pods that keep serving (docs/migrations.md). So:
 //  - each pending migration runs in its own transaction, holding a Postgres advisory
 //    lock: one replica applies it, the others wait for the lock, re-check, and find it
 //    applied; a failing migration rolls back alone, the ones before it stay applied;
@@ -28,7 +27,7 @@ export interface Migration {
    * CONCURRENTLY, REINDEX CONCURRENTLY): each commits on its own, without lock_timeout
    * (they take locks that block neither reads nor writes, and wait out older
    * transactions by design; a timeout would only leave an INVALID index). A failure can
-   * leave the migration half done, so it must be safe to run again: see README.
+   * leave the migration half done, so it must be safe to run again: see docs/migrations.md.
    */
   transaction?: boolean
 }
@@ -84,8 +83,14 @@ export async function migrate({ connect, migrations: list = migrations, lockTime
     // table lock) would carry on after we give up, or die (SIGKILL once the startup
     // budget is spent). With it, the server notices the closed connection within a
     // second, and ends the backend: its transaction rolls back, its locks are released.
-    await client.query(`SELECT set_config('statement_timeout', '0', false), set_config('lock_timeout', '0', false),
+    await client
+      .query(`SELECT set_config('statement_timeout', '0', false), set_config('lock_timeout', '0', false),
       set_config('client_connection_check_interval', '1000', false)`)
+      .catch((err: unknown) => {
+        // 42704 undefined_object: a server older than 14 has no such setting.
+        if (err instanceof Error && (err as { code?: unknown }).code === '42704') err.message = `Postgres 14 or later is required: ${err.message}`
+        throw err
+      })
     const done = await appliedIds(client)
     const applied: number[] = []
     for (const m of list) {

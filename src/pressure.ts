@@ -37,3 +37,27 @@ export function sustainedPressure(isUnderPressure: () => boolean, { samples, int
     stop: (): void => clearInterval(timer),
   }
 }
+
+/**
+ * Calls `onSustained` once, when `isOver` has held at every sample for `forMs`. For memory:
+ * a pod whose memory stays over its bound (a leak) sheds business requests forever and
+ * is never restarted, since it stays under the container's limit that would have had the
+ * OOM killer restart it; ending it with a drained exit is the restart it needs.
+ */
+export function sustainedFor(isOver: () => boolean, { forMs, intervalMs, onSustained }: { forMs: number; intervalMs: number; onSustained: (ms: number) => void }) {
+  let since: number | undefined
+  const timer = setInterval(() => {
+    if (!isOver()) {
+      since = undefined
+      return
+    }
+    const now = performance.now()
+    since ??= now
+    if (now - since >= forMs) {
+      clearInterval(timer)
+      onSustained(Math.round(now - since))
+    }
+  }, intervalMs)
+  timer.unref()
+  return { stop: (): void => clearInterval(timer) }
+}

@@ -2,8 +2,10 @@
 // asks every periodSeconds, so the checks are
 //  - parallel, each bounded by its own timeout: the probe answers within budget even
 //    when a dependency hangs (a blackholed connection never errors, it just waits);
-//  - cached for a short TTL and shared while in flight: N concurrent probes cost one
-//    query, so replicas x probe rate never multiplies load on the database;
+//  - cached for a short TTL and shared while in flight: N concurrent probes of one pod
+//    (kubelet, load balancer health checks) cost one query. The cache is per process, so
+//    the database still sees one query per replica per TTL or probe period, whichever is
+//    longer: replicas multiply the load, the probes' count does not;
 //  - never stacked: while a check from an earlier round still hangs, the next round
 //    waits on that same attempt instead of opening another connection to a dead host.
 //  - critical or not: only a critical check (one the service cannot serve without)

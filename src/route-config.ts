@@ -3,6 +3,7 @@
 // (@fastify/otel adds `otel`, read by tracing), every key a route sets must be declared.
 //  - metrics: false keeps a route out of http_request_duration_seconds (metrics.ts)
 //  - pressureHandler: @fastify/under-pressure's per-route override (probes.ts)
+//  - probe: true marks the probes, which app-wide hooks tell apart (app.ts)
 //  - otel: false keeps a route untraced (@fastify/otel declares it)
 import type { FastifyUnderPressureOptions } from '@fastify/under-pressure'
 
@@ -10,5 +11,6 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     metrics?: boolean
     pressureHandler?: FastifyUnderPressureOptions['pressureHandler']
+    probe?: boolean
   }
 }

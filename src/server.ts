@@ -2,7 +2,8 @@
 // then initialise. Listening comes before initialisation on purpose: the kubelet can
 // then see /startup answer 503 (and /health 200) while we connect, instead of
 // connection-refused, which is indistinguishable from a dead process.
-import { ConfigError, loadConfig, type Config } from './config.js'
+import { createServer } from 'node:net'
+import { loadConfigOrExit } from './config.js'
 
 // First, before anything slow (loading fastify, pg and ioredis takes a moment): as PID 1
 // in a container, a signal without a handler is ignored, so a pod deleted while this
@@ -15,24 +16,20 @@ const early = (signal: NodeJS.Signals) => {
 process.on('SIGTERM', early)
 process.on('SIGINT', early)
 
-let config: Config
-try {
-  config = loadConfig(process.env)
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err
-  // One clear line, before any logger exists, and a non-zero exit: the pod goes to
-  // CrashLoopBackOff with the reason in `kubectl logs`.
-  process.stderr.write(`invalid configuration: ${err.message}\n`)
-  process.exit(78) // EX_CONFIG
-}
+const config = loadConfigOrExit(process.env)
 
 // Loaded only now, with the early handlers in place.
-const [{ buildApp }, { createShutdown, handleSignals }, { initialise, PermanentStartupError }, { startMetricsServer }] = await Promise.all([
+const [{ buildApp, watchMemory, warmUpRequests }, { createShutdown, handleSignals }, { initialise, PermanentStartupError }, { startMetricsServer }] = await Promise.all([
   import('./app.js'),
   import('./shutdown.js'),
   import('./startup.js'),
   import('./metrics.js'),
 ])
+
+// HOST `::` (the default) is dual-stack (on Linux it accepts IPv4 too), so the kubelet's
+// probes reach the pod on an IPv6-only or IPv6-first cluster as on an IPv4 one; a node
+// without IPv6 falls back to all IPv4 addresses rather than failing to start.
+if (config.host === '::' && !(await canListen(config.host))) config.host = '0.0.0.0'
 
 const app = await buildApp(config)
 // The metrics listener comes up first, so a slow start can be watched, and the shutdown
@@ -47,16 +44,16 @@ if (config.metricsPort !== 0) {
   }
 }
 const startup = new AbortController()
-handleSignals(
-  createShutdown({
-    app,
-    lifecycle: app.lifecycle,
-    drainDelayMs: config.drainDelayMs,
-    timeoutMs: config.shutdownTimeoutMs,
-    startup,
-    closeLast: async () => metricsServer?.close(),
-  }),
-)
+const shutdown = createShutdown({
+  app,
+  lifecycle: app.lifecycle,
+  drainDelayMs: config.drainDelayMs,
+  timeoutMs: config.shutdownTimeoutMs,
+  startup,
+  closeLast: async () => metricsServer?.close(),
+})
+handleSignals(shutdown)
+watchMemory(app, config, (details) => shutdown.onRestart('memory pressure sustained (MEMORY_PRESSURE_EXIT_MS)', details))
 process.off('SIGTERM', early)
 process.off('SIGINT', early)
 app.lifecycle.logStarting({ port: config.port, host: config.host, node: process.version })
@@ -69,7 +66,7 @@ try {
 }
 
 try {
-  await initialise(app, startup.signal)
+  await initialise(app, startup.signal, { poolMin: config.pgPoolMin, warmUp: warmUpRequests })
   app.lifecycle.enter('ready')
 } catch (err) {
   // Retrying cannot help (wrong password, missing database, broken migration), and
@@ -77,4 +74,13 @@ try {
   if (err instanceof PermanentStartupError) process.exit(err.exitCode)
   // Aborted by a shutdown signal during startup: the shutdown sequence takes over.
   if (!startup.signal.aborted) throw err
+}
+
+/** Whether a listener can bind `host` (any free port, released at once). */
+function canListen(host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer()
+    probe.once('error', () => resolve(false))
+    probe.listen(0, host, () => probe.close(() => resolve(true)))
+  })
 }

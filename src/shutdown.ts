@@ -61,6 +61,12 @@ const TRACE_FLUSH_MARGIN_MS = 1000
 
 /** Called while building the app: tracks connections, and closes the silent ones at close. */
 export function prepareShutdown(app: FastifyInstance): void {
+  // connections.ts reads Node's HTTP/1.1 socket bookkeeping: with TLS or HTTP/2 every
+  // socket would look idle and the drain would cut requests in flight. Refuse at boot;
+  // TLS and HTTP/2 terminate at the ingress or the mesh, in front of the pod.
+  if (app.initialConfig.https || app.initialConfig.http2) {
+    throw new Error('shutdown: only plain HTTP/1.1 is supported (the https and http2 options are not): terminate TLS and HTTP/2 at the ingress or mesh')
+  }
   const connections = trackConnections(app.server)
   app.decorate('connections', connections)
   // fastify's close runs the preClose hooks, then server.close() (no new connections)
@@ -147,7 +153,18 @@ export function createShutdown({ app, lifecycle, drainDelayMs, timeoutMs, startu
         return
       }
       inProgress = true
-      void shutdown(signal, 0, true)
+      // A pod still starting was never in the endpoints: nothing to drain.
+      void shutdown(signal, 0, lifecycle.started)
+    },
+    /**
+     * The process must be replaced though nothing is broken yet (memory over its bound
+     * for too long): drained like a signal, then exit 1 so the kubelet restarts it.
+     */
+    onRestart(reason: string, details: Record<string, unknown> = {}): void {
+      if (inProgress) return
+      log.error({ reason, ...details }, `shutdown: ${reason}, draining and exiting 1 for a restart`)
+      inProgress = true
+      void shutdown(reason, 1, lifecycle.started)
     },
     /** Uncaught exception or unhandled rejection: the process state is unknown, so stop now. */
     onFatal(err: unknown, origin: string): void {

@@ -1,4 +1,5 @@
-// Initialisation, after the server listens: connect to Redis, and migrate Postgres.
+// Initialisation, after the server listens: migrate Postgres, and connect to the Redis
+// cache without waiting for it.
 // Until it completes /startup answers 503 and the kubelet holds off liveness and
 // readiness probes (startupProbe). A failure is
 //  - transient (connection refused or reset, timeout, name not resolvable yet, server
@@ -16,6 +17,7 @@ import type { Redis } from 'ioredis'
 import { migrate, type Migration } from './migrate.js'
 import { reconnectDelay } from './plugins/redis.js'
 import { describeError, isTransient } from './errors.js'
+import { tracing } from './tracing-state.js'
 
 /** Exit code of a permanent startup failure (EX_SOFTWARE): distinct from 78 (bad config) and 1 (crash). */
 export const EXIT_STARTUP_FAILED = 70
@@ -29,33 +31,85 @@ export interface InitialiseOptions {
   /** Default: migrate.ts's list. */
   migrations?: readonly Migration[]
   lockTimeoutMs?: number
+  /** Pooled Postgres connections to open before ready (PG_POOL_MIN). */
+  poolMin?: number
+  /** GET paths run with inject() before ready, each WARM_UP_ROUNDS times (app.ts's warmUpRequests). */
+  warmUp?: readonly string[]
 }
 
+const WARM_UP_ROUNDS = 20
+
 export async function initialise(app: FastifyInstance, signal: AbortSignal, options: InitialiseOptions = {}): Promise<void> {
-  const steps: Array<[string, () => Promise<unknown>]> = [
-    ['redis', () => connectRedis(app.redis)],
-    ['postgres', () => migrate({ ...options, connect: () => app.pgDedicatedClient('migrate'), signal })],
-  ]
-  for (const [name, step] of steps) {
-    for (let attempt = 0; ; attempt++) {
-      signal.throwIfAborted()
-      const start = performance.now()
-      try {
-        const result = await step()
-        app.log.info({ step: name, ms: Math.round(performance.now() - start), result: Array.isArray(result) ? { migrationsApplied: result } : undefined }, `startup: ${name} ok`)
-        break
-      } catch (err) {
-        if (signal.aborted) throw err
-        if (!isTransient(err)) {
-          // describeError: code and message, URLs masked; pg and ioredis never put the password in either.
-          const line = `startup: ${name} failed, not retrying: ${describeError(err)}`
-          app.log.fatal({ step: name, attempt: attempt + 1, exitCode: EXIT_STARTUP_FAILED }, line)
-          throw new PermanentStartupError(line)
-        }
-        const delay = reconnectDelay(attempt)
-        app.log.warn({ step: name, attempt: attempt + 1, retryInMs: delay, reason: describeError(err) }, `startup: ${name} not ready, retrying`)
-        await sleep(delay, undefined, { signal })
+  // Startup gates on what the service cannot serve without: Postgres and its migrations.
+  // The cache connects in the background: during a Redis outage a new pod (a rollout's
+  // surge, an HPA scale-up, a replacement for a drained node, a restart) still becomes
+  // ready and serves from Postgres, instead of stalling until its startup probe kills it.
+  const cache = retry(app, 'redis', () => connectRedis(app.redis), signal)
+  cache.catch(() => undefined)
+  await retry(app, 'postgres', () => migrate({ ...options, connect: () => app.pgDedicatedClient('migrate'), signal }), signal)
+  // A Redis that answers but refuses our credentials is a deployment mistake, not an
+  // outage: fail this rollout now (its old pods keep serving) rather than run without a
+  // cache unnoticed. Its answer is usually in by now; an unreachable one is not waited for.
+  const early = await Promise.race([cache.then(() => undefined, (err: unknown) => err), sleep(REDIS_GRACE_MS, undefined, { ref: false })])
+  if (early instanceof PermanentStartupError) throw early
+  app.lifecycle.serving = true
+  await warmUp(app, options)
+}
+
+// A pod that joins the endpoints cold answers its first requests slowly: each opens a
+// Postgres connection (TCP, TLS, authentication) and runs code not yet optimised. During a
+// rollout, new pods take a share of the traffic at once, so that cost showed as the worst
+// second's p99 of the whole rollout. Pay it before reporting ready instead. Best effort:
+// a failure here is logged and left to readiness (Postgres critical, the cache not).
+async function warmUp(app: FastifyInstance, { poolMin = 0, warmUp: paths = [] }: InitialiseOptions): Promise<void> {
+  const start = performance.now()
+  try {
+    const clients = await Promise.all(Array.from({ length: poolMin }, () => app.pg.connect()))
+    for (const client of clients) client.release()
+    await app.readiness.check()
+    // Without their per-request log lines (children take the level of the moment).
+    const level = app.log.level
+    if (['trace', 'debug', 'info'].includes(level)) app.log.level = 'warn'
+    // Nor traced: they are not traffic, and would be a trace per request at every pod start.
+    const untraced = tracing()?.untraced ?? (<T>(fn: () => T) => fn())
+    try {
+      for (let round = 0; round < WARM_UP_ROUNDS; round++) {
+        await untraced(() => Promise.all(paths.map((url) => app.inject({ method: 'GET', url, headers: { 'x-request-id': 'warm-up' } }))))
       }
+    } finally {
+      app.log.level = level
+    }
+    app.log.info({ step: 'warm-up', ms: Math.round(performance.now() - start), poolConnections: app.pg.totalCount, requests: paths.length * WARM_UP_ROUNDS }, 'startup: warm-up ok')
+  } catch (err) {
+    app.log.warn({ step: 'warm-up', reason: describeError(err) }, 'startup: warm-up failed, continuing')
+  }
+}
+
+// How long, after Postgres is ready, startup waits for Redis' first answer (refused,
+// accepted or rejected credentials come within milliseconds; an unreachable host is
+// left to the background).
+const REDIS_GRACE_MS = 500
+
+/** Runs `step` until it succeeds: transient failures retried with backoff, permanent ones thrown as PermanentStartupError. */
+async function retry<T>(app: FastifyInstance, name: string, step: () => Promise<T>, signal: AbortSignal): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    signal.throwIfAborted()
+    const start = performance.now()
+    try {
+      const result = await step()
+      app.log.info({ step: name, ms: Math.round(performance.now() - start), result: Array.isArray(result) ? { migrationsApplied: result } : undefined }, `startup: ${name} ok`)
+      return result
+    } catch (err) {
+      if (signal.aborted) throw err
+      if (!isTransient(err)) {
+        // describeError: code and message, URLs masked; pg and ioredis never put the password in either.
+        const line = `startup: ${name} failed, not retrying: ${describeError(err)}`
+        app.log.fatal({ step: name, attempt: attempt + 1, exitCode: EXIT_STARTUP_FAILED }, line)
+        throw new PermanentStartupError(line)
+      }
+      const delay = reconnectDelay(attempt)
+      app.log.warn({ step: name, attempt: attempt + 1, retryInMs: delay, reason: describeError(err) }, `startup: ${name} not ready, retrying`)
+      await sleep(delay, undefined, { signal })
     }
   }
 }

@@ -19,7 +19,7 @@
 import dc from 'node:diagnostics_channel'
 import { readFileSync } from 'node:fs'
 import { context, SpanKind, SpanStatusCode, trace, type SpanStatus } from '@opentelemetry/api'
-import { CompositePropagator, ExportResultCode, W3CBaggagePropagator, W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core'
+import { CompositePropagator, ExportResultCode, suppressTracing, W3CBaggagePropagator, W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import { NodeSDK } from '@opentelemetry/sdk-node'
 import {
@@ -216,6 +216,7 @@ export async function startTracing(config: TracingConfig): Promise<void> {
       return { trace_id: traceId, span_id: spanId, trace_flags: traceFlags < 16 ? `0${traceFlags.toString(16)}` : traceFlags.toString(16) }
     },
     counts: () => ({ ...processor.counts }),
+    untraced: (fn) => context.with(suppressTracing(context.active()), fn),
     async flush(budgetMs) {
       const began = performance.now()
       let timer: NodeJS.Timeout | undefined

@@ -33,6 +33,8 @@ export interface Tracing {
   counts(): SpanCounts
   /** Exports what is queued, within budgetMs whatever the collector does. */
   flush(budgetMs: number): Promise<FlushResult>
+  /** Runs fn with tracing suppressed: the startup's warm-up requests are not traffic. */
+  untraced<T>(this: void, fn: () => T): T
 }
 
 let current: Tracing | undefined

@@ -8,17 +8,10 @@
 // OTEL_SDK_DISABLED=true) it reads the variables and returns: no loader hook, no SDK, no
 // instrumentation is loaded, and a request costs what it did without tracing.
 // A bad OTEL_* value exits 78 with one line naming it, as server.ts does for the rest.
-import { ConfigError } from './config.js'
-import { loadTracingConfig, type TracingConfig } from './tracing-config.js'
+import { orExit } from './config.js'
+import { loadTracingConfig } from './tracing-config.js'
 
-let config: TracingConfig | undefined
-try {
-  config = loadTracingConfig(process.env)
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err
-  process.stderr.write(`invalid configuration: ${err.message}\n`)
-  process.exit(78) // EX_CONFIG
-}
+const config = orExit(() => loadTracingConfig(process.env))
 
 if (config !== undefined) {
   // ES module imports of pg and ioredis go through import-in-the-middle's loader hook

@@ -19,23 +19,39 @@ declare module 'fastify' {
 export interface PostgresOptions {
   connectionString: string
   max: number
+  /** Idle connections kept open (a new pod opens them before it reports ready: see startup.ts). */
+  min?: number
   queryTimeoutMs: number
   connectTimeoutMs: number
 }
 
+/**
+ * A client outside any pool, with no client-side query timeout (migrations, the readiness
+ * check): the connection settings the pool uses, named `service-template/<purpose>` in
+ * pg_stat_activity.
+ */
+export function createPgClient(connectionString: string, purpose: string, connectTimeoutMs = 5000): pg.Client {
+  return new pg.Client({ ...connectionSettings(connectionString, connectTimeoutMs), application_name: `service-template/${purpose}` })
+}
+
+function connectionSettings(connectionString: string, connectTimeoutMs: number) {
+  return {
+    connectionString,
+    // Bounded: a blackholed database must fail the attempt, not pin it.
+    connectionTimeoutMillis: connectTimeoutMs,
+    // TCP keepalive notices a peer that vanished (node drained, NAT entry expired).
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  }
+}
+
 export default fp<PostgresOptions>(
   async (app, opts) => {
-    const connection = {
-      connectionString: opts.connectionString,
-      // Bounded: a blackholed database must fail the attempt, not pin it.
-      connectionTimeoutMillis: opts.connectTimeoutMs,
-      // TCP keepalive notices a peer that vanished (node drained, NAT entry expired).
-      keepAlive: true,
-      keepAliveInitialDelayMillis: 10_000,
-    }
+    const connection = connectionSettings(opts.connectionString, opts.connectTimeoutMs)
     const pool = new pg.Pool({
       ...connection,
       max: opts.max,
+      min: opts.min ?? 0,
       // Bounded waits: a blackholed database must fail requests, not pin them and
       // with them the shutdown (which waits for in-flight requests).
       query_timeout: opts.queryTimeoutMs,
@@ -47,7 +63,7 @@ export default fp<PostgresOptions>(
     // Not from the pool: every pool client carries query_timeout, which would cut a
     // migration (or the wait for another replica's) after PG_QUERY_TIMEOUT_MS, and
     // leave its backend behind on the server, still waiting. Named in pg_stat_activity.
-    app.decorate('pgDedicatedClient', (purpose: string) => new pg.Client({ ...connection, application_name: `service-template/${purpose}` }))
+    app.decorate('pgDedicatedClient', (purpose: string) => createPgClient(opts.connectionString, purpose, opts.connectTimeoutMs))
     // An idle client's connection can die under us (Postgres restart, failover,
     // pg_terminate_backend). pg emits that on the pool; without a listener Node
     // treats it as an uncaught error and the process crashes. The pool has already

@@ -24,8 +24,10 @@ const probeRoute: RouteShorthandOptions = {
   // which only moves its load onto the others. /ready reports pressure itself.
   // Nor timed in http_request_duration_seconds: they are the hottest routes (each kubelet,
   // each load balancer) and would swamp real traffic's latency; metrics.ts says more.
+  // `probe` lets app-wide hooks tell probes apart (business routes answer 503 until
+  // initialisation completes; probes report it themselves).
   // Nor traced, for the same reason (tracing-sdk.ts).
-  config: { pressureHandler: () => undefined, metrics: false, otel: false },
+  config: { pressureHandler: () => undefined, metrics: false, probe: true, otel: false },
 }
 
 // Bodies are serialised once and sent as strings: probes are the hottest routes of a

@@ -1,10 +1,11 @@
 // Helpers for the Helm chart tests: run the helm binary and parse what it renders.
 import { execFile } from 'node:child_process'
-import { accessSync, constants, readFileSync } from 'node:fs'
-import { delimiter, join, resolve } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse, parseAllDocuments } from 'yaml'
 import { expect } from 'vitest'
+import { findTool, helmTool } from '../helpers/tools.js'
 
 export const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..')
 export const chartDir = join(repoRoot, 'helm', 'service-template')
@@ -20,26 +21,9 @@ export const kubeVersion = '1.33.0'
 export const release = 'rel'
 export const namespace = 'apps'
 
-const HELM_MISSING = 'helm not found on PATH: run ../shared/ci/workstation.sh env'
-
-let helmPath: string | undefined
-
-/** Absolute path of the helm binary; throws (never skips) when there is none. */
+/** Absolute path of the helm binary (HELM_BIN, else PATH); throws (never skips) when there is none. */
 export function findHelm(): string {
-  if (helmPath) return helmPath
-  const candidates = process.env.HELM_BIN
-    ? [process.env.HELM_BIN]
-    : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, 'helm'))
-  for (const candidate of candidates) {
-    try {
-      accessSync(candidate, constants.X_OK)
-      helmPath = candidate
-      return candidate
-    } catch {
-      // not here, try the next PATH entry
-    }
-  }
-  throw new Error(HELM_MISSING)
+  return findTool(helmTool)
 }
 
 export interface HelmResult {
@@ -169,6 +153,7 @@ export const everythingEnabled: Record<string, unknown> = {
   'serviceAccount.annotations': { 'example.com/role': 'service-template' },
   'extraEnv': { FEATURE_FLAG: 'on' },
   'image.digest': 'sha256:' + 'a'.repeat(64),
+  'migrations.job.enabled': true,
   'tracing.endpoint': 'http://otel-collector.observability:4318',
   'tracing.resourceAttributes': { 'deployment.environment.name': 'test' },
 }

@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import type { Model } from '@kubernetes-models/base'
 import { ConfigMap, Pod, Secret, Service, ServiceAccount } from 'kubernetes-models/v1'
 import { Deployment } from 'kubernetes-models/apps/v1'
+import { Job } from 'kubernetes-models/batch/v1'
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2'
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1'
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1'
@@ -36,6 +37,7 @@ const registry: Record<string, Kind> = {
   'v1/Service': { model: Service, typeModule: 'kubernetes-models/v1', typeName: 'IService' },
   'v1/ServiceAccount': { model: ServiceAccount, typeModule: 'kubernetes-models/v1', typeName: 'IServiceAccount' },
   'apps/v1/Deployment': { model: Deployment, typeModule: 'kubernetes-models/apps/v1', typeName: 'IDeployment' },
+  'batch/v1/Job': { model: Job, typeModule: 'kubernetes-models/batch/v1', typeName: 'IJob' },
   'autoscaling/v2/HorizontalPodAutoscaler': {
     model: HorizontalPodAutoscaler,
     typeModule: 'kubernetes-models/autoscaling/v2',

@@ -100,6 +100,17 @@ const renderFailures: [string, Record<string, unknown>, ...(string | RegExp)[]][
     'progressDeadlineSeconds (600) must be greater than the startup probe budget (startupProbe.failureThreshold x periodSeconds = 600s) + minReadySeconds (5)',
   ],
   [
+    'a liveness grace no longer than the preStop sleep (a liveness restart would SIGKILL before SIGTERM)',
+    { 'livenessProbe.terminationGracePeriodSeconds': 3 },
+    'livenessProbe.terminationGracePeriodSeconds (3) must be at least the preStop sleep (8s, from termination)',
+  ],
+  [
+    'a migration expected to outlast the startup probe, without the pre-upgrade Job',
+    { 'migrations.expectedSeconds': 300 },
+    "migrations.expectedSeconds (300) exceeds the startup probe's budget (startupProbe.failureThreshold x periodSeconds = 120s)",
+  ],
+  ['a pool minimum not below the pool maximum', { 'config.pgPoolMin': 10 }, 'config.pgPoolMin (10) must be below config.pgPoolMax (10)'],
+  [
     'a NetworkPolicy that closes egress to every dependency',
     { 'networkPolicy.enabled': true, 'networkPolicy.allowExternalEgress': false },
     'networkPolicy: allowExternalEgress is false and no egress rule reaches Postgres or Redis',
@@ -132,6 +143,10 @@ const renderFailures: [string, Record<string, unknown>, ...(string | RegExp)[]][
 describe.concurrent('the render fails with a clear message on', () => {
   it.each(renderFailures)('%s', async (_name, set, ...messages) => {
     await expectRenderFails(set, ...messages)
+  })
+
+  it('accepts a long migration when it runs in the pre-upgrade Job (control case)', async () => {
+    await expectRenders({ 'migrations.expectedSeconds': 300, 'migrations.job.enabled': true })
   })
 
   it('accepts a scrape timeout equal to the interval (control case)', async () => {

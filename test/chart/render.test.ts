@@ -118,7 +118,7 @@ describe('default values', () => {
     const config = getOne<ConfigMap>(objects, 'ConfigMap')
     expect(config.data).toEqual({
       PORT: '8000',
-      HOST: '0.0.0.0',
+      // No HOST: the app's default, dual-stack `::` (config.host overrides it).
       LOG_LEVEL: 'info',
       DRAIN_DELAY_MS: '2000',
       SHUTDOWN_TIMEOUT_MS: '22000',
@@ -128,9 +128,14 @@ describe('default values', () => {
       PG_QUERY_TIMEOUT_MS: '5000',
       REDIS_COMMAND_TIMEOUT_MS: '1000',
       PG_POOL_MAX: '10',
+      PG_POOL_MIN: '2',
       KEEP_ALIVE_TIMEOUT_MS: '65000',
+      REQUEST_TIMEOUT_MS: '30000',
+      HEADERS_TIMEOUT_MS: '10000',
+      MEMORY_PRESSURE_EXIT_MS: '60000',
+      READY_PRESSURE_SAMPLES: '0',
       MAX_EVENT_LOOP_DELAY_MS: '1000',
-      MAX_EVENT_LOOP_UTILIZATION: '0.98',
+      MAX_EVENT_LOOP_UTILIZATION: '0',
       MAX_HEAP_USED_BYTES: '0',
       // 0.9 x the 256Mi memory limit.
       MAX_RSS_BYTES: '241591910',
@@ -247,6 +252,11 @@ describe.concurrent('termination arithmetic', () => {
     expect(getOne<ConfigMap>(objects, 'ConfigMap').data).toMatchObject({ DRAIN_DELAY_MS: '2000', SHUTDOWN_TIMEOUT_MS: '22000' })
   })
 
+  it('config.host sets HOST (an IPv4-only listener, say)', async () => {
+    const objects = await render({ set: { 'config.host': '0.0.0.0' } })
+    expect(getOne<ConfigMap>(objects, 'ConfigMap').data.HOST).toBe('0.0.0.0')
+  })
+
   it('sleeps all of drainSeconds in preStop when appDrainSeconds is 0 (no drain in the app)', async () => {
     const objects = await render({ set: { 'termination.appDrainSeconds': 0 } })
     expect(app(appDeployment(objects)).lifecycle).toEqual({ preStop: { sleep: { seconds: 10 } } })
@@ -308,7 +318,7 @@ describe.concurrent('optional objects', () => {
   it('renders Ingress and NetworkPolicy only when enabled, wired to the Service and the pods', async () => {
     const objects = await render({ set: everythingEnabled })
     expect(kinds(objects)).toEqual([
-      'ConfigMap', 'Deployment', 'Deployment', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'NetworkPolicy', 'Pod',
+      'ConfigMap', 'Deployment', 'Deployment', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'Job', 'NetworkPolicy', 'Pod',
       'PodDisruptionBudget', 'Secret', 'Secret', 'Service', 'Service', 'Service', 'Service', 'ServiceAccount', 'ServiceMonitor',
     ])
     const ingress = getOne<K8sObject & { spec: { ingressClassName: string; rules: { http: { paths: { backend: unknown }[] } }[] } }>(objects, 'Ingress')
@@ -325,6 +335,29 @@ describe.concurrent('optional objects', () => {
     expect(app(appDeployment(objects)).image).toBe(`service-template@sha256:${'a'.repeat(64)}`)
     expect(getOne<ConfigMap>(objects, 'ConfigMap').data.FEATURE_FLAG).toBe('on')
     expect(getOne<K8sObject & { spec: Record<string, unknown> }>(objects, 'PodDisruptionBudget').spec).toMatchObject({ minAvailable: 1 })
+  })
+
+  it('migrations.job.enabled: a pre-upgrade hook Job runs the same migrations with the same image and configuration, outside the Service', async () => {
+    const objects = await render({ set: { 'migrations.job.enabled': true } })
+    type Job = K8sObject & { spec: { backoffLimit: number; activeDeadlineSeconds: number; template: { metadata: { labels: Record<string, string> }; spec: PodSpec & { restartPolicy: string } } } }
+    const job = getOne<Job>(objects, 'Job')
+    expect(job.metadata.annotations).toMatchObject({ 'helm.sh/hook': 'pre-upgrade', 'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded' })
+    expect(job.spec).toMatchObject({ backoffLimit: 3, activeDeadlineSeconds: 3600 })
+    const pod = job.spec.template
+    expect(pod.spec.restartPolicy).toBe('Never')
+    const migrate = pod.spec.containers[0]!
+    const server = app(appDeployment(objects))
+    expect(migrate.command).toEqual(['node', 'dist/migrate-job.js'])
+    expect(migrate.image).toBe(server.image)
+    expect(migrate.envFrom).toEqual(server.envFrom)
+    expect(migrate.env).toEqual(server.env)
+    // The Service selects the app's pods only: the Job's pod never receives traffic.
+    const service = objects.find((o) => o.kind === 'Service' && o.metadata.name === fullname) as K8sObject & { spec: { selector: Record<string, string> } }
+    expect(Object.entries(service.spec.selector).every(([k, v]) => pod.metadata.labels[k] === v)).toBe(false)
+    expect(pod.metadata.labels['app.kubernetes.io/component']).toBe('migrations')
+    // Behind a transaction-mode pooler, the Job reads a direct URL from its own key.
+    const direct = getOne<Job>(await render({ set: { 'migrations.job.enabled': true, 'migrations.job.databaseUrlKey': 'DIRECT_DATABASE_URL' } }), 'Job')
+    expect(direct.spec.template.spec.containers[0]!.env).toContainEqual({ name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: fullname, key: 'DIRECT_DATABASE_URL' } } })
   })
 })
 

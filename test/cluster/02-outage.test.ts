@@ -1,7 +1,9 @@
 // 3. Dependency outages, with an in-cluster client sending GET /api/items (a Postgres
 // query) through the Service the whole time:
 //   Redis scaled to 0: Redis is a cache, not critical for readiness: every pod stays in the
-//     endpoints, /api/items keeps answering, /ready answers 200 with `degraded: true`;
+//     endpoints, /api/items keeps answering, /ready answers 200 with `degraded: true`; and a
+//     rolling update while it is at 0 completes (new pods start without the cache) with no
+//     failed request;
 //   Postgres scaled to 0 for at least 60 s: every pod leaves the EndpointSlice within the
 //     readiness budget, none restarts (liveness does not look at Postgres), `kubectl describe`
 //     shows the readiness failure, the app's log says why, and all pods return once Postgres is back.
@@ -49,7 +51,7 @@ describe('dependency outages', () => {
     rec?.stop()
   })
 
-  it('Redis outage: pods stay in the endpoints, the API keeps answering, /ready reports degraded', async () => {
+  it('Redis outage: pods stay in the endpoints, the API keeps answering, /ready reports degraded; a rollout during it completes with no failed request', async () => {
     const pods = await appPods(k)
     const before = await client.mark()
     const t0 = Date.now()
@@ -60,12 +62,34 @@ describe('dependency outages', () => {
     await sleep(Math.max(0, t0 + hold * 1000 - Date.now()))
     const during = diff(before.totals, (await client.mark()).totals)
     const t1 = Date.now()
+    const left = pods.filter((p) => (rec.endpointChange(p.metadata.name, false, t0) ?? Infinity) < t1)
+    const ready = (await client.log()).ready.filter((r) => r.t > t0 + 15_000 && r.t < t1)
+
+    // A rolling update while Redis is still at 0: new pods must become ready without the
+    // cache (startup gates on Postgres only), or the rollout stalls until their startup
+    // probes kill them, over and over.
+    const rollStart = await client.mark()
+    mark('rollout, Redis at 0')
+    await k.kubectl(['rollout', 'restart', `deployment/${n.deployment}`])
+    await k.kubectl(['rollout', 'status', `deployment/${n.deployment}`, '--timeout=5m'], { timeoutMs: 330_000 })
+    await rec.until('the old pods gone', () => rec.terminating().length === 0 && pods.every((p) => !rec.current().has(p.metadata.name)), 180_000)
+    await sleep(2000)
+    const rolled = diff(rollStart.totals, (await client.mark()).totals)
+    const rollSeconds = (Date.now() - rollStart.t) / 1000
+    const newPods = await appPods(k)
+    results.figure(
+      'rolloutWithRedisDown',
+      { seconds: rollSeconds, requests: rolled, newPods: newPods.length },
+      `rollout restart with Redis at 0: done in ${rollSeconds.toFixed(0)} s, ${newPods.length} new pods ready without the cache; ` +
+        `${rolled.ok + rolled.failed} requests, ${rolled.failed} failed${rolled.failed ? ` (${Object.entries(rolled.kinds).map(([kind, c]) => `${kind} ${c}`).join(', ')})` : ''}`,
+    )
+    expect(newPods.map((p) => p.metadata.name).filter((name) => pods.some((old) => old.metadata.name === name))).toEqual([])
+    expect(rolled.failed).toBe(0)
+
     mark('Redis back')
     await k.kubectl(['scale', `deployment/${n.redis}`, '--replicas=1'])
     await k.kubectl(['rollout', 'status', `deployment/${n.redis}`, '--timeout=3m'], { timeoutMs: 200_000 })
 
-    const left = pods.filter((p) => (rec.endpointChange(p.metadata.name, false, t0) ?? Infinity) < t1)
-    const ready = (await client.log()).ready.filter((r) => r.t > t0 + 15_000 && r.t < t1)
     results.figure(
       'redisOutage',
       { holdSeconds: hold, requests: during, podsThatLeftEndpoints: left.length, readyPolls: ready.length },

@@ -11,12 +11,9 @@
 //     about one ECONNRESET per terminated pod; the app's own drain answers `Connection: close`
 //     instead, so clients reconnect after an answer.
 //     This load saturates the node on purpose (no pause between requests, on two cores that
-//     also run the control plane, Postgres, Redis and the client), so its pods run with
-//     load shedding on event-loop utilisation off (config.maxEventLoopUtilization=0), as
-//     the bench's do: with the default 0.98, one rollout in twelve answered 503 within
-//     3-4 ms to 1,678 requests in 2 s, as the new pods, still cold, took the last old pod's
-//     share. Shedding is the designed answer to saturation (503 + Retry-After, see the unit
-//     tests), not a drain failure; the steady load runs the chart's defaults.
+//     also run the control plane, Postgres, Redis and the client). Both loads run the
+//     chart's defaults: new pods warm up before they report ready, and shedding is on
+//     event-loop delay only (requests actually waiting), not utilisation.
 // Every failed request (reset, refused, timeout, 5xx) fails the scenario.
 //
 //   CLUSTER_DRAIN_MODES  modes to run (default "preStop,app")
@@ -57,7 +54,7 @@ const PROFILES: Profile[] = [
     name: 'busy',
     rollouts: BUSY_ROLLOUTS,
     load: { keepAliveClients: 8, newConnClients: 0, intervalMs: 0 },
-    values: { 'config.maxEventLoopUtilization': 0 },
+    values: {},
   },
 ]
 

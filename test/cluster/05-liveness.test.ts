@@ -75,7 +75,11 @@ describe('liveness: a frozen process', () => {
       const unready = await rec.until(`${target} out of the endpoints`, () => !rec.inEndpoints(target), (readinessBudget + SLACK_SECONDS + 60) * 1000)
       markers.push({ t: unready, label: 'out of the endpoints' })
       const livenessBudget = failureBudgetSeconds(t.liveness)
-      const restartBudget = livenessBudget + t.graceSeconds
+      // The probe's own grace (livenessProbe.terminationGracePeriodSeconds), not the pod's,
+      // which is sized for a graceful drain: a stuck process does not drain.
+      const livenessGrace = t.liveness.terminationGracePeriodSeconds ?? t.graceSeconds
+      expect(livenessGrace).toBeLessThan(t.graceSeconds)
+      const restartBudget = livenessBudget + livenessGrace
       const restarted = await rec.until(`${target} restarted`, () => (rec.current().get(target)?.restarts ?? 0) > sample.restarts, (restartBudget + SLACK_SECONDS + 120) * 1000)
       frozen = undefined
       markers.push({ t: restarted, label: 'container restarted' })
@@ -91,12 +95,12 @@ describe('liveness: a frozen process', () => {
       const restartS = (restarted - t0) / 1000
       results.figure(
         'freeze',
-        { pid: proc.pid, unreadyS, killS, restartS, readinessBudget, livenessBudget, graceSeconds: t.graceSeconds, liveFailures, exit },
+        { pid: proc.pid, unreadyS, killS, restartS, readinessBudget, livenessBudget, livenessGrace, graceSeconds: t.graceSeconds, liveFailures, exit },
         `SIGSTOP to "${proc.name}" (host PID ${proc.pid}) of ${target}: out of the endpoints after ${unreadyS.toFixed(1)} s ` +
           `(readiness budget ${t.readiness.periodSeconds} x ${t.readiness.failureThreshold} + ${t.readiness.timeoutSeconds} = ${readinessBudget} s + ${SLACK_SECONDS} s slack); ` +
           `kubelet "${killing?.message ?? 'no Killing event seen'}" after ${killS.toFixed(1)} s, ${liveFailures} failed liveness probes (kubelet counter) ` +
           `(liveness budget ${t.liveness.periodSeconds} x ${t.liveness.failureThreshold} + ${t.liveness.timeoutSeconds} = ${livenessBudget} s); ` +
-          `container restarted after ${restartS.toFixed(1)} s (budget ${livenessBudget} s + terminationGracePeriodSeconds ${t.graceSeconds} s = ${restartBudget} s + ${SLACK_SECONDS} s slack), ` +
+          `container restarted after ${restartS.toFixed(1)} s (budget ${livenessBudget} s + livenessProbe.terminationGracePeriodSeconds ${livenessGrace} s = ${restartBudget} s + ${SLACK_SECONDS} s slack; the pod's grace is ${t.graceSeconds} s), ` +
           `exit code ${exit?.exitCode} (${exit?.reason})`,
       )
       expect(unreadyS).toBeLessThanOrEqual(readinessBudget + SLACK_SECONDS)
@@ -104,6 +108,8 @@ describe('liveness: a frozen process', () => {
       expect(killS).toBeLessThanOrEqual(livenessBudget + SLACK_SECONDS)
       expect(liveFailures).toBe(t.liveness.failureThreshold)
       expect(restartS).toBeLessThanOrEqual(restartBudget + SLACK_SECONDS)
+      // From the kubelet's kill to the new container: the probe's grace, not the pod's.
+      expect(restartS - killS).toBeLessThanOrEqual(livenessGrace + SLACK_SECONDS)
       // A stopped process cannot act on SIGTERM: the kubelet's SIGKILL ends it.
       expect(exit?.exitCode).toBe(137)
     } finally {

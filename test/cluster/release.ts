@@ -104,6 +104,8 @@ export interface ProbeSpec {
   timeoutSeconds: number
   failureThreshold: number
   successThreshold: number
+  /** Liveness only: the grace of a restart the probe causes (the pod's otherwise). */
+  terminationGracePeriodSeconds?: number
 }
 interface Deployment {
   spec: {

@@ -25,6 +25,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { findHelm } from '../chart/helm.js'
+import { findTool, kindTool, kubectlTool, minikubeTool } from '../helpers/tools.js'
 import { repoRoot } from '../image/support.js'
 import { command } from './kube.js'
 
@@ -66,12 +67,12 @@ function detectLoader(context: string, server: string): Loader {
 }
 
 async function kubectlConfig(args: string[]): Promise<string> {
-  const r = await command('kubectl', ['config', ...args], { timeoutMs: 30_000 })
+  const r = await command(findTool(kubectlTool), ['config', ...args], { timeoutMs: 30_000 })
   if (r.code !== 0) {
     throw new Error(
-      `kubectl config ${args.join(' ')} failed (${r.code}): ${r.stderr.trim() || 'is kubectl on PATH?'}. ` +
+      `kubectl config ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}. ` +
         'The cluster suite runs against the current kube context: point KUBECONFIG at a cluster ' +
-        '(bundled: `../shared/ci/cluster.sh up > f && . f`; minikube start; kind create cluster).',
+        '(e.g. `kind create cluster` or `minikube start`).',
     )
   }
   return r.stdout.trim()
@@ -129,9 +130,9 @@ export function loadCommand(s: ClusterSettings, images: string[]): [string, stri
       if (!existsSync(s.clusterSh)) throw new Error(`CLUSTER_IMAGE_LOADER=bundled but ${s.clusterSh} does not exist (set CLUSTER_SH)`)
       return ['bash', [s.clusterSh, 'load', ...images]]
     case 'minikube':
-      return ['minikube', ['-p', s.context, 'image', 'load', ...images]]
+      return [findTool(minikubeTool), ['-p', s.context, 'image', 'load', ...images]]
     case 'kind':
-      return ['kind', ['load', 'docker-image', '--name', s.context.replace(/^kind-/, ''), ...images]]
+      return [findTool(kindTool), ['load', 'docker-image', '--name', s.context.replace(/^kind-/, ''), ...images]]
     case 'none':
       return undefined
   }

@@ -1,6 +1,7 @@
 // Reads samples out of a Prometheus text exposition (the metrics tests' scrapes), and
 // runs promtool (Prometheus' own checker) on it.
 import { execFile } from 'node:child_process'
+import { findTool, promtoolTool } from './tools.js'
 
 export interface Sample {
   name: string
@@ -34,12 +35,9 @@ export function sample(text: string, name: string, labels: Record<string, string
 
 /** Runs promtool with `input` on stdin; fails (never skips) when promtool is missing. */
 export function promtool(args: string[], input = ''): Promise<{ code: number; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = execFile('promtool', args, { timeout: 30_000 }, (err, stdout, stderr) => {
-      if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
-        reject(new Error("promtool is not on PATH: ../shared/ci/workstation.sh installs it (source its env output), or install Prometheus' promtool"))
-        return
-      }
+  const bin = findTool(promtoolTool)
+  return new Promise((resolve) => {
+    const child = execFile(bin, args, { timeout: 30_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? Number(err.code ?? 1) : 0, output: `${stdout}${stderr}`.trim() })
     })
     child.stdin?.end(input)

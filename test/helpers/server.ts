@@ -149,3 +149,20 @@ export async function startServer(env: Record<string, string>, { waitFor = 'star
   }
   return proc
 }
+
+/** Runs a built entry point (relative to the repository) to its exit: code, raw output and the JSON log lines. */
+export async function runNode(entry: string, env: Record<string, string>): Promise<{ code: number | null; output: string; lines: LogLine[] }> {
+  const child = spawn(process.execPath, [fileURLToPath(new URL(`../../${entry}`, import.meta.url))], {
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
+  const [code] = (await once(child, 'exit')) as [number | null]
+  const lines = output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as LogLine)
+  return { code, output, lines }
+}

@@ -6,6 +6,7 @@ import { RedisContainer, type StartedRedisContainer } from '@testcontainers/redi
 import { ToxiProxyContainer, type CreatedProxy, type StartedToxiProxyContainer } from '@testcontainers/toxiproxy'
 import { Network, type StartedNetwork } from 'testcontainers'
 import { images } from './images.js'
+import { containerEngine } from './tools.js'
 
 export interface Stack {
   network: StartedNetwork
@@ -22,6 +23,7 @@ export interface Stack {
 }
 
 export async function startStack({ toxiproxy = false }: { toxiproxy?: boolean } = {}): Promise<Stack> {
+  await containerEngine() // a missing engine fails here, with a message that says what to install
   const network = await new Network().start()
   const [postgres, redis, proxy] = await Promise.all([
     new PostgreSqlContainer(images.postgres)

@@ -22,6 +22,7 @@ import { images } from '../helpers/images.js'
 import { freePortOutsideEphemeralRange } from '../helpers/server.js'
 import {
   buildImage,
+  TEST_VERSION,
   composeCli,
   engine,
   removeImage,
@@ -239,7 +240,8 @@ describe('container image', () => {
     const client = await engine()
     const info = await client.image.inspect(ImageName.fromString(tag))
     const labels = info.Config.Labels ?? {}
-    expect(labels['org.opencontainers.image.version']).toBe('0.0.0-test') // the VERSION build arg
+    // The VERSION build arg, though a VERSION=dev build of the same tree is in the engine's cache.
+    expect(labels['org.opencontainers.image.version']).toBe(TEST_VERSION)
     expect(labels['org.opencontainers.image.title']).toBe('k8s-fastify-service-template')
     expect(labels['org.opencontainers.image.source']).toMatch(/^https:\/\//)
     expect(Object.keys(info.Config.ExposedPorts ?? {})).toContain(`${PORT}/tcp`)
@@ -324,6 +326,9 @@ describe('docker-compose.yml (as written)', () => {
     expect(Number(/^(\d+)s$/.exec(app.stop_grace_period)?.[1])).toBeGreaterThan(15)
     expect(file.services.postgres?.image).toBe('${POSTGRES_IMAGE:-postgres:17-alpine}')
     expect(file.services.redis?.image).toBe('${REDIS_IMAGE:-redis:7-alpine}')
+    // Published for the dev loop (npm run dev on the host), on the loopback address only.
+    expect(file.services.postgres?.ports).toEqual(['127.0.0.1:${POSTGRES_PORT:-5432}:5432'])
+    expect(file.services.redis?.ports).toEqual(['127.0.0.1:${REDIS_PORT:-6379}:6379'])
   })
 })
 
@@ -363,6 +368,9 @@ describe('docker-compose.yml (live stack)', () => {
       POSTGRES_IMAGE: images.postgres,
       REDIS_IMAGE: images.redis,
       PORT: String(hostPort),
+      // Free ports too: a developer's or another run's Postgres may hold 5432 and 6379.
+      POSTGRES_PORT: String(await freePortOutsideEphemeralRange()),
+      REDIS_PORT: String(await freePortOutsideEphemeralRange()),
       DRAIN_DELAY_MS: '500',
       LOG_LEVEL: 'warn',
     }

@@ -5,7 +5,8 @@ import { execFile } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { GenericContainer, getContainerRuntimeClient, type ContainerRuntimeClient } from 'testcontainers'
+import { GenericContainer, type ContainerRuntimeClient } from 'testcontainers'
+import { containerEngine as engine } from '../helpers/tools.js'
 import { images } from '../helpers/images.js'
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
@@ -13,19 +14,7 @@ export const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
 /** Lower-case and short: usable in image tags and Compose project names. */
 export const uniqueId = (): string => `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`
 
-/** The engine's client, or an error that says what to fix (tests fail, never skip). */
-export async function engine(): Promise<ContainerRuntimeClient> {
-  try {
-    return await getContainerRuntimeClient()
-  } catch (err) {
-    throw new Error(
-      `No container engine reachable (DOCKER_HOST=${process.env.DOCKER_HOST ?? '<unset>'}). ` +
-        'These tests build and run the image: start Docker (or Podman behind the Docker API socket) ' +
-        `and point DOCKER_HOST at it. Cause: ${String(err)}`,
-      { cause: err },
-    )
-  }
-}
+export { engine }
 
 type Docker = ContainerRuntimeClient['container']['dockerode']
 
@@ -49,11 +38,14 @@ function contextFiles(dir = ''): string[] {
   })
 }
 
+/** The VERSION build argument of the image under test (its OCI version label). */
+export const TEST_VERSION = '0.0.0-test'
+
 /** Builds once; resolves when the image is tagged, else throws with the end of the build's output. */
-async function buildOnce(docker: Docker, tag: string): Promise<void> {
+async function buildOnce(docker: Docker, tag: string, version = TEST_VERSION): Promise<void> {
   const stream = await docker.buildImage(
     { context: repoRoot, src: contextFiles() },
-    { t: tag, buildargs: { NODE_IMAGE: images.node, VERSION: '0.0.0-test' } },
+    { t: tag, buildargs: { NODE_IMAGE: images.node, VERSION: version } },
   )
   const messages = await new Promise<BuildMessage[]>((resolve, reject) => {
     docker.modem.followProgress(stream, (err, result: BuildMessage[]) => (err === null ? resolve(result) : reject(err)))
@@ -80,6 +72,9 @@ export async function buildImage(tag: string): Promise<GenericContainer> {
   const failures: string[] = []
   for (let attempt = 1; attempt <= 2; attempt++) {
     try {
+      // First as a newcomer's `docker compose up --build` builds it (VERSION=dev), so the
+      // engine's cache holds that build: the test's own must still get its own version.
+      await buildOnce(docker, `${tag}-dev`, 'dev')
       await buildOnce(docker, tag)
       return new GenericContainer(tag)
     } catch (err) {
@@ -95,10 +90,12 @@ export async function buildImage(tag: string): Promise<GenericContainer> {
 
 export async function removeImage(tag: string): Promise<void> {
   const client = await engine()
-  await client.container.dockerode
-    .getImage(tag)
-    .remove({ force: true })
-    .catch(() => undefined)
+  for (const name of [tag, `${tag}-dev`]) {
+    await client.container.dockerode
+      .getImage(name)
+      .remove({ force: true })
+      .catch(() => undefined)
+  }
 }
 
 export interface RunResult {
@@ -140,7 +137,10 @@ export async function composeCli(): Promise<{ file: string; prefix: string[]; ve
     const r = await run(c.file, [...c.prefix, 'version'], { timeoutMs: 30_000 }).catch(() => undefined)
     if (r?.code === 0) return { ...c, version: r.stdout.split('\n')[0] ?? '' }
   }
-  throw new Error('Neither `docker compose` (v2) nor `docker-compose` (v1) is installed: the Compose test needs one of them.')
+  throw new Error(
+    'Neither `docker compose` (v2) nor `docker-compose` (v1) is installed: the Compose test needs one of them. ' +
+      'Install the Compose plugin: https://docs.docker.com/compose/install/ (Podman: install docker-compose and point DOCKER_HOST at its socket).',
+  )
 }
 
 /** Polls `probe` until it returns a value that is not undefined, or throws after timeoutMs. */

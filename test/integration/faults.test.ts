@@ -252,6 +252,10 @@ describe.each(['postgres', 'redis'] as const)('%s faults', (dep) => {
     `$fault: /ready reports ${dep} timing out, every probe within budget, no pile-up, then ready again`,
     async ({ fault, type, attributes }) => {
       const logsBefore = server.logs.length
+      // Positive control for the connection count below: the lookup sees the service's
+      // open connections to the dependency (the pool's minimum, the readiness check's
+      // own, the Redis client), so a count of 0 new ones is a count, not a miss.
+      expect(connectionsTo(server.child.pid ?? 0, proxyOf(dep).port).size).toBeGreaterThan(0)
       const toxic = await proxyOf(dep).instance.addToxic<typeof attributes>({
         name: `${dep}-${fault}`,
         type,

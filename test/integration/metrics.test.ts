@@ -1,7 +1,7 @@
 // A real Prometheus scrapes the built server's metrics listener while real Postgres and
 // Redis, behind Toxiproxy, are cut and restored. Assertions go through Prometheus' HTTP
 // API: the target is up, readiness metrics flip with the dependency and back, and the
-// README's example alerts load (promtool check rules) and fire when they should.
+// docs/metrics.md's example alerts load (promtool check rules) and fire when they should.
 //
 // The service runs on the host (a child process on 127.0.0.1) and Prometheus in a
 // container on the host's network namespace, so the scrape stays on the loopback
@@ -31,7 +31,7 @@ let prober: NodeJS.Timeout | undefined
 let alertRules: string
 
 beforeAll(async () => {
-  alertRules = readmeAlertRules(await readFile(new URL('../../README.md', import.meta.url), 'utf8'))
+  alertRules = docAlertRules(await readFile(new URL('../../docs/metrics.md', import.meta.url), 'utf8'))
   const started = await startBehindToxiproxy({
     READY_CHECK_TIMEOUT_MS: '1000',
     // The last test runs a shutdown into its deadline: short enough for a test.
@@ -170,7 +170,7 @@ describe('Prometheus scraping the service', () => {
     expectAlive(server)
   })
 
-  it("the README's alert rules pass promtool check rules, and Prometheus loaded them", async () => {
+  it("docs/metrics.md's alert rules pass promtool check rules, and Prometheus loaded them", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'alerts-'))
     try {
       await writeFile(join(dir, 'alerts.yml'), alertRules)
@@ -210,9 +210,9 @@ describe('Prometheus scraping the service', () => {
   })
 })
 
-/** The YAML block that follows the alert-rules marker in the README. */
-function readmeAlertRules(readme: string): string {
+/** The YAML block that follows the alert-rules marker in docs/metrics.md. */
+function docAlertRules(readme: string): string {
   const m = /<!-- alert rules: tested by test\/integration\/metrics\.test\.ts -->\n```yaml\n([\s\S]*?)\n```/.exec(readme)
-  if (!m) throw new Error('README.md: no alert rules block after its marker comment')
+  if (!m) throw new Error('docs/metrics.md: no alert rules block after its marker comment')
   return `${m[1]}\n`
 }

@@ -13,6 +13,7 @@ import { until } from '../helpers/integration-probes.js'
 import { emptyDatabase, migrationBackends, pollingForLock } from '../integration/migration-db.js'
 import type { ServerProcess } from '../helpers/server.js'
 import { serversOnStack } from '../helpers/suite.js'
+import { runNode } from '../helpers/server.js'
 
 const WRONG = 'wrong-pw-4821'
 const suite = serversOnStack()
@@ -105,5 +106,27 @@ describe('busy dependencies are waited for', () => {
       await blocker.query('ROLLBACK')
       blocker.release()
     }
+  })
+})
+
+describe('migrations as a Job (the chart\'s migrations.job.enabled)', () => {
+  it('dist/migrate-job.js applies the migrations and exits 0; a pod started after it has none left to apply', async () => {
+    const job = await runNode('dist/migrate-job.js', { DATABASE_URL: suite.stack.directDatabaseUrl, REDIS_URL: suite.stack.redisUrl })
+    expect(job.code, job.output).toBe(0)
+    expect(job.lines.find((l) => l.msg === 'migrations: done')).toMatchObject({ migrationsApplied: [1] })
+    const { rows } = await db.query<{ id: number }>('SELECT id FROM schema_migrations')
+    expect(rows.map((r) => r.id)).toEqual([1])
+    const s = await suite.start()
+    expect(s.logs.find((l) => l.msg === 'startup: postgres ok')).toMatchObject({ result: { migrationsApplied: [] } })
+  })
+
+  it('a permanent failure exits 70 with one fatal line, no secret; bad configuration exits 78', async () => {
+    const job = await runNode('dist/migrate-job.js', { DATABASE_URL: databaseUrl((u) => (u.password = WRONG)), REDIS_URL: suite.stack.redisUrl })
+    expect(job.code, job.output).toBe(EXIT_STARTUP_FAILED)
+    expect(job.lines.filter((l) => l.level === 'fatal').map((l) => l.msg)).toEqual([expect.stringContaining('28P01: password authentication failed') as string])
+    expect(job.output).not.toContain(WRONG)
+    const bad = await runNode('dist/migrate-job.js', { DATABASE_URL: 'mysql://db/app', REDIS_URL: suite.stack.redisUrl })
+    expect(bad.code).toBe(78)
+    expect(bad.output).toContain('invalid configuration: DATABASE_URL has protocol "mysql:"')
   })
 })

@@ -4,16 +4,32 @@ import { ConfigError, loadConfig } from '../../src/config.js'
 const base = { DATABASE_URL: 'postgres://app:pw@db:5432/app', REDIS_URL: 'redis://cache:6379' }
 
 describe('loadConfig', () => {
-  it('applies documented defaults', () => {
-    const c = loadConfig(base)
-    expect(c).toMatchObject({
+  it('applies documented defaults, every one of them', () => {
+    expect(loadConfig(base)).toEqual({
       port: 8000,
-      host: '0.0.0.0',
+      metricsPort: 9464,
+      host: '::',
+      databaseUrl: base.DATABASE_URL,
+      redisUrl: base.REDIS_URL,
       logLevel: 'info',
       drainDelayMs: 5000,
       shutdownTimeoutMs: 15000,
       readyCheckTimeoutMs: 1000,
       readyCacheTtlMs: 1000,
+      pgQueryTimeoutMs: 5000,
+      pgPoolMax: 10,
+      pgPoolMin: 2,
+      redisCommandTimeoutMs: 1000,
+      cacheTtlSeconds: 30,
+      keepAliveTimeoutMs: 65000,
+      requestTimeoutMs: 30000,
+      headersTimeoutMs: 10000,
+      memoryPressureExitMs: 60000,
+      maxEventLoopDelayMs: 1000,
+      maxEventLoopUtilization: 0,
+      maxHeapUsedBytes: 0,
+      maxRssBytes: 0,
+      readyPressureSamples: 0,
     })
   })
 
@@ -38,6 +54,11 @@ describe('loadConfig', () => {
     [{ SHUTDOWN_TIMEOUT_MS: '3000000000' }, /^SHUTDOWN_TIMEOUT_MS=3000000000: expected an integer from 1 to 2147483647$/],
     [{ HOST: 'my host' }, /^HOST=my host: expected an IP address or host name/],
     [{ MAX_EVENT_LOOP_UTILIZATION: '0.5.1' }, /^MAX_EVENT_LOOP_UTILIZATION=0.5.1/],
+    [{ PG_POOL_MAX: '4', PG_POOL_MIN: '4' }, /^PG_POOL_MIN=4: must be below PG_POOL_MAX=4/],
+    [{ PG_POOL_MAX: '1' }, /^PG_POOL_MAX=1: expected an integer from 2 to 1000$/],
+    [{ HEADERS_TIMEOUT_MS: '40000' }, /^HEADERS_TIMEOUT_MS=40000: must not exceed REQUEST_TIMEOUT_MS=30000/],
+    [{ REQUEST_TIMEOUT_MS: '0' }, /^REQUEST_TIMEOUT_MS=0: expected an integer from 1/],
+    [{ MEMORY_PRESSURE_EXIT_MS: 'soon' }, /^MEMORY_PRESSURE_EXIT_MS=soon: expected an integer/],
     [{ DRAIN_DELAY_MS: '5000', SHUTDOWN_TIMEOUT_MS: '5000' }, /^SHUTDOWN_TIMEOUT_MS=5000: must be greater than DRAIN_DELAY_MS=5000/],
   ])('rejects %o with a message naming the variable', (override, message) => {
     expect(() => loadConfig({ ...base, ...override })).toThrow(ConfigError)

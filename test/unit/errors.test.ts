@@ -54,6 +54,12 @@ describe('dependencyDown: 503 with Retry-After, not 500', () => {
 
   it.each([
     new Error('Cannot read properties of undefined'),
+    // A statement Postgres cancelled (statement_timeout): an expensive query, which a
+    // retry would repeat, not a database that cannot be reached.
+    postgres('57014', 'canceling statement due to statement timeout'),
+    // The app's own file access: a bug or a deployment mistake, not a dependency.
+    coded('ENOENT', "ENOENT: no such file or directory, open '/app/data.json'"),
+    coded('EACCES', "EACCES: permission denied, open '/app/data.json'"),
     postgres('42P01', 'relation "items" does not exist'),
     postgres('23505', 'duplicate key value violates unique constraint'),
     postgres('28P01', 'password authentication failed', 'FATAL'),
@@ -73,6 +79,7 @@ describe('isTransient: retried at start-up, or one fatal line and exit', () => {
     postgres('53300', 'sorry, too many clients already', 'FATAL'),
     postgres('55P03', 'canceling statement due to lock timeout'),
     postgres('40P01', 'deadlock detected'),
+    postgres('57014', 'canceling statement due to statement timeout'),
   ])('transient: %s', (err) => {
     expect(isTransient(err)).toBe(true)
   })
@@ -83,6 +90,10 @@ describe('isTransient: retried at start-up, or one fatal line and exit', () => {
     // An error in a migration's SQL: waiting cannot cure it.
     postgres('42601', 'syntax error at or near "CREAT"'),
     new Error('WRONGPASS invalid username-password pair or user is disabled.'),
+    // PgBouncer refuses pg's statement_timeout startup parameter (class 08, otherwise transient).
+    postgres('08P01', 'unsupported startup parameter: statement_timeout', 'FATAL'),
+    // A server older than 14 (migrate.ts names the version in the message).
+    postgres('42704', 'Postgres 14 or later is required: unrecognized configuration parameter "client_connection_check_interval"'),
   ])('permanent: %s', (err) => {
     expect(isTransient(err)).toBe(false)
   })

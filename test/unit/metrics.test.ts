@@ -17,9 +17,11 @@ const ok = (name: string, critical?: boolean): Check => ({ name, critical, run: 
 
 let app: FastifyInstance
 let server: MetricsServer | undefined
-async function build(checks: Check[], extraEnv: Record<string, string> = {}) {
+async function build(checks: Check[], extraEnv: Record<string, string> = {}, { started = false } = {}) {
   app = await buildApp(loadConfig({ ...env, ...extraEnv }), { checks })
   await app.ready()
+  // Business routes answer 503 until initialisation completes.
+  if (started) app.lifecycle.enter('ready')
   if (app.hasDecorator('metrics')) server = await startMetricsServer({ port: 0, host: '127.0.0.1', registry: app.metrics, log: app.log })
   return app
 }
@@ -45,7 +47,7 @@ const until = async (what: string, cond: () => boolean | Promise<boolean>, timeo
 
 describe('the metrics listener', () => {
   it('serves GET and HEAD /metrics in the Prometheus text format, 404 for anything else; the public port has no /metrics', async () => {
-    await build([ok('postgres'), ok('redis', false)])
+    await build([ok('postgres'), ok('redis', false)], {}, { started: true })
     const res = await fetch(`http://127.0.0.1:${server!.port}/metrics`)
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8')
@@ -86,7 +88,7 @@ describe('the metrics listener', () => {
   })
 
   it('METRICS_PORT=0: no registry, no per-request hook, no listener to start', async () => {
-    await build([ok('postgres'), ok('redis', false)], { METRICS_PORT: '0' })
+    await build([ok('postgres'), ok('redis', false)], { METRICS_PORT: '0' }, { started: true })
     expect(app.hasDecorator('metrics')).toBe(false)
     expect(server).toBeUndefined()
     expect((await get('/api/slow?ms=0')).statusCode).toBe(200)
@@ -95,7 +97,7 @@ describe('the metrics listener', () => {
 
 describe('HTTP requests', () => {
   it('times business requests by method, route pattern and status code, never the raw URL', async () => {
-    await build([ok('postgres'), ok('redis', false)])
+    await build([ok('postgres'), ok('redis', false)], {}, { started: true })
     const count = (text: string, route: string, status: string) =>
       sample(text, 'http_request_duration_seconds_count', { method: 'GET', route, status_code: status }) ?? 0
     const before = await scrape()
@@ -116,6 +118,18 @@ describe('HTTP requests', () => {
     const routes = new Set(samples(after, 'http_request_duration_seconds_count').map((s) => s.labels.route))
     expect([...routes].sort()).toEqual(['/api/items/:id', '/api/slow'])
     expect(after).not.toMatch(/abc|12345|secret-1|\?/)
+  })
+
+  it('requests before ready (the warm-up, early 503s) are not counted as traffic', async () => {
+    await build([ok('postgres'), ok('redis', false)])
+    const count = async () => sample(await scrape(), 'http_request_duration_seconds_count', { method: 'GET', route: '/api/slow', status_code: '200' }) ?? 0
+    app.lifecycle.serving = true
+    expect((await get('/api/slow?ms=0')).statusCode).toBe(200)
+    expect(await count()).toBe(1)
+    app.lifecycle.enter('ready')
+    expect(await count()).toBe(0)
+    expect((await get('/api/slow?ms=0')).statusCode).toBe(200)
+    expect(await count()).toBe(1)
   })
 
   it('probe routes are not timed (the hottest routes would swamp real traffic)', async () => {
@@ -157,7 +171,7 @@ describe('HTTP requests', () => {
   })
 
   it('a 404 still carries the request id', async () => {
-    await build([ok('postgres'), ok('redis', false)])
+    await build([ok('postgres'), ok('redis', false)], {}, { started: true })
     const res = await get('/nope', { 'x-request-id': 'abc-404' })
     expect(res.statusCode).toBe(404)
     expect(res.headers['x-request-id']).toBe('abc-404')
@@ -258,7 +272,8 @@ describe('dependencies and the process', () => {
   it('Postgres pool and Redis client state (before connecting: an empty pool, Redis waiting)', async () => {
     await build([ok('postgres'), ok('redis', false)], { PG_POOL_MAX: '7' })
     const text = await scrape()
-    expect(sample(text, 'pg_pool_max_clients')).toBe(7)
+    // One of PG_POOL_MAX is the readiness check's own connection, outside the pool.
+    expect(sample(text, 'pg_pool_max_clients')).toBe(6)
     expect(sample(text, 'pg_pool_clients')).toBe(0)
     expect(sample(text, 'pg_pool_idle_clients')).toBe(0)
     expect(sample(text, 'pg_pool_waiting_requests')).toBe(0)

@@ -126,8 +126,24 @@ describe('load shedding', () => {
     }
   }
 
-  it('sheds business routes at once, never the probes; /ready turns 503 only once pressure is sustained', async () => {
+  it('by default, load on the pod itself never fails readiness: sustained pressure sheds business routes, /ready stays 200', async () => {
     await build([ok('postgres'), ok('redis')], pressure)
+    app.lifecycle.enter('ready')
+    await waitFor('first pressured sample', () => app.isUnderPressure())
+    // Five samples in a row under pressure (one a second): well past any hysteresis.
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 1000))
+      expect(app.isUnderPressure()).toBe(true)
+      const shed = await get('/api/slow?ms=0')
+      expect(shed.statusCode).toBe(503)
+      expect(shed.headers['retry-after']).toBe('5')
+      expect((await get('/ready')).statusCode).toBe(200)
+      expect((await get('/health')).statusCode).toBe(200)
+    }
+  })
+
+  it('READY_PRESSURE_SAMPLES=3: sheds business routes at once, never the probes; /ready turns 503 only once pressure is sustained', async () => {
+    await build([ok('postgres'), ok('redis')], { ...pressure, READY_PRESSURE_SAMPLES: '3' })
     app.lifecycle.enter('ready')
     await waitFor('first pressured sample', () => app.isUnderPressure())
     const shed = await get('/api/slow?ms=0')
@@ -152,8 +168,8 @@ describe('event-loop pressure', () => {
     }
   }
 
-  it('a single blocked second sheds business routes but leaves /ready 200; a sustained one makes it 503 while /health answers', async () => {
-    await build([ok('postgres'), ok('redis')], { MAX_EVENT_LOOP_DELAY_MS: '50', MAX_EVENT_LOOP_UTILIZATION: '0' })
+  it('READY_PRESSURE_SAMPLES=3: a single blocked second sheds business routes but leaves /ready 200; a sustained one makes it 503 while /health answers', async () => {
+    await build([ok('postgres'), ok('redis')], { MAX_EVENT_LOOP_DELAY_MS: '50', MAX_EVENT_LOOP_UTILIZATION: '0', READY_PRESSURE_SAMPLES: '3' })
     app.lifecycle.enter('ready')
     expect((await get('/ready')).statusCode).toBe(200)
     // Short bursts until one sampled window shows the delay; read the probes within it.
@@ -189,6 +205,7 @@ describe('requests', () => {
 
   it('bad input gets 4xx JSON', async () => {
     await build([ok('postgres'), ok('redis')])
+    app.lifecycle.enter('ready')
     const bad = await app.inject({ method: 'POST', url: '/api/items', payload: { nope: 1 } })
     expect(bad.statusCode).toBe(400)
     expect(bad.json()).toMatchObject({ statusCode: 400, error: 'Bad Request', message: expect.stringContaining('name') as string })
@@ -204,8 +221,25 @@ describe('requests', () => {
     expect(missing.json()).toEqual({ statusCode: 404, error: 'Not Found', message: 'Route GET /nope not found' })
   })
 
+  it('before initialisation completes, business routes answer 503 with Retry-After; probes answer for themselves, unknown routes 404', async () => {
+    await build([ok('postgres'), ok('redis')])
+    expect((await get('/nope')).statusCode).toBe(404)
+    for (const url of ['/api/items', '/api/items/1']) {
+      const res = await get(url)
+      expect(res.statusCode).toBe(503)
+      expect(res.headers['retry-after']).toBe('2')
+      expect(res.headers['x-request-id']).toBeDefined()
+      expect(res.json()).toEqual({ statusCode: 503, error: 'Service Unavailable', message: 'starting, retry later' })
+    }
+    expect((await get('/health')).statusCode).toBe(200)
+    expect((await get('/startup')).json()).toEqual({ status: 'starting' })
+    app.lifecycle.enter('ready')
+    expect((await get('/api/slow?ms=0')).statusCode).toBe(200)
+  })
+
   it('an unreachable dependency is a 503 JSON with Retry-After and no internals', async () => {
     await build([ok('postgres'), ok('redis')])
+    app.lifecycle.enter('ready')
     const res = await get('/api/items')
     expect(res.statusCode).toBe(503)
     expect(res.headers['retry-after']).toBe('5')

@@ -11,11 +11,13 @@ const delay = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 describe('readiness', () => {
   it('reports each check with status and latency', async () => {
-    const r = createReadiness({ checks: [counting('a', async () => {}), counting('b', async () => {})], timeoutMs: 100, cacheTtlMs: 0 })
+    const r = createReadiness({ checks: [counting('a', async () => {}), counting('b', () => delay(30))], timeoutMs: 500, cacheTtlMs: 0 })
     const report = await r.check()
     expect(report.ok).toBe(true)
     expect(report.checks.a).toMatchObject({ status: 'ok' })
-    expect(report.checks.b?.latencyMs).toBeGreaterThanOrEqual(0)
+    // The check's own duration, measured: a 30 ms check reports about 30 ms, not a constant.
+    expect(report.checks.b?.latencyMs).toBeGreaterThanOrEqual(25)
+    expect(report.checks.a!.latencyMs).toBeLessThan(report.checks.b!.latencyMs)
   })
 
   it('names the failed check with a short cause that names no peer; the full error goes to onReport', async () => {

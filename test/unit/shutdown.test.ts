@@ -23,11 +23,11 @@ afterEach(async () => {
   if (app && app.lifecycle.phase === 'ready') await app.close()
 })
 
-async function setup(drainDelayMs: number, timeoutMs: number, onClose?: () => Promise<unknown>, tracing?: Tracing) {
+async function setup(drainDelayMs: number, timeoutMs: number, onClose?: () => Promise<unknown>, { started = true, tracing }: { started?: boolean; tracing?: Tracing } = {}) {
   app = await buildApp(loadConfig(env), { checks })
   if (onClose) app.addHook('onClose', onClose)
   await app.ready()
-  app.lifecycle.enter('ready')
+  if (started) app.lifecycle.enter('ready')
   const exits: number[] = []
   let exited!: (code: number) => void
   const exitedOnce = new Promise<number>((resolve) => (exited = resolve))
@@ -46,7 +46,34 @@ async function setup(drainDelayMs: number, timeoutMs: number, onClose?: () => Pr
   return { handlers, exits, exitedOnce }
 }
 
+/** Tracing as the preload would have set it up, with what a test replaces. */
+const fakeTracing = (parts: Partial<Tracing>): Tracing => ({
+  traceFields: () => undefined,
+  counts: () => ({ exported: 0, droppedQueueFull: 0, droppedExportFailed: 0, pending: 0 }),
+  flush: async () => ({ complete: true, ms: 0, counts: { exported: 0, droppedQueueFull: 0, droppedExportFailed: 0, pending: 0 } }),
+  untraced: (fn) => fn(),
+  ...parts,
+})
+
 describe('shutdown sequence', () => {
+  it('a signal before startup completed skips the drain delay: the pod was never in the endpoints', async () => {
+    const { handlers, exitedOnce } = await setup(5000, 10_000, undefined, { started: false })
+    const start = performance.now()
+    handlers.onSignal('SIGTERM')
+    expect(await exitedOnce).toBe(0)
+    expect(performance.now() - start).toBeLessThan(2500)
+  })
+
+  it('a restart (sustained memory pressure) drains like a signal, then exits 1', async () => {
+    const { handlers, exitedOnce } = await setup(300, 5000)
+    const start = performance.now()
+    handlers.onRestart('memory pressure sustained', { rssBytes: 1 })
+    expect(app.lifecycle.phase).toBe('draining')
+    expect((await app.inject('/ready')).statusCode).toBe(503)
+    expect(await exitedOnce).toBe(1)
+    expect(performance.now() - start).toBeGreaterThanOrEqual(290)
+  })
+
   it('drains with /ready 503, still serving, then closes and exits 0', async () => {
     const closed: string[] = []
     const { handlers, exits, exitedOnce } = await setup(150, 2000, async () => void closed.push('deps'))
@@ -116,16 +143,15 @@ describe('shutdown sequence', () => {
     const steps: string[] = []
     const budgets: number[] = []
     const counts = { exported: 3, droppedQueueFull: 0, droppedExportFailed: 0, pending: 0 }
-    const tracing: Tracing = {
-      traceFields: () => undefined,
+    const tracing = fakeTracing({
       counts: () => counts,
       flush: async (budgetMs): Promise<FlushResult> => {
         steps.push(`flush (server listening: ${app.server.listening})`)
         budgets.push(budgetMs)
         return { complete: true, ms: 1, counts }
       },
-    }
-    const { handlers, exitedOnce } = await setup(50, 3000, async () => void steps.push('deps closed'), tracing)
+    })
+    const { handlers, exitedOnce } = await setup(50, 3000, async () => void steps.push('deps closed'), { tracing })
     handlers.onSignal('SIGTERM')
     expect(await exitedOnce).toBe(0)
     expect(steps).toEqual(['deps closed', 'flush (server listening: false)'])
@@ -135,12 +161,8 @@ describe('shutdown sequence', () => {
   })
 
   it('a flush that never ends cannot hold the exit past the deadline', async () => {
-    const tracing: Tracing = {
-      traceFields: () => undefined,
-      counts: () => ({ exported: 0, droppedQueueFull: 0, droppedExportFailed: 0, pending: 5 }),
-      flush: () => new Promise(() => {}),
-    }
-    const { handlers, exitedOnce } = await setup(0, 400, undefined, tracing)
+    const tracing = fakeTracing({ flush: () => new Promise(() => {}) })
+    const { handlers, exitedOnce } = await setup(0, 400, undefined, { tracing })
     const start = performance.now()
     handlers.onSignal('SIGTERM')
     expect(await exitedOnce).toBe(1)

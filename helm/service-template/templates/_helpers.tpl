@@ -340,6 +340,19 @@ Fail fast on values that would make the probes lie.
 {{- fail (printf "progressDeadlineSeconds (%d) must be greater than the startup probe budget (startupProbe.failureThreshold x periodSeconds = %ds) + minReadySeconds (%d): otherwise a rollout is reported as failed while a pod is still allowed to be starting." (int .Values.progressDeadlineSeconds) $budget (int .Values.minReadySeconds)) }}
 {{- end }}
 {{- end }}
+{{- if and .Values.startupProbe.enabled (not .Values.migrations.job.enabled) }}
+{{- $budget := mul (int .Values.startupProbe.failureThreshold) (int .Values.startupProbe.periodSeconds) }}
+{{- if gt (int .Values.migrations.expectedSeconds) $budget }}
+{{- fail (printf "migrations.expectedSeconds (%d) exceeds the startup probe's budget (startupProbe.failureThreshold x periodSeconds = %ds): the kubelet would kill the pod mid-migration, over and over. Set migrations.job.enabled=true to run them in a pre-upgrade Job, or raise the startup budget." (int .Values.migrations.expectedSeconds) $budget) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.livenessProbe.enabled .Values.livenessProbe.terminationGracePeriodSeconds }}
+{{- $term := include "service-template.termination" . | fromYaml }}
+{{- $livenessGrace := int .Values.livenessProbe.terminationGracePeriodSeconds }}
+{{- if lt $livenessGrace (int $term.preStopSeconds) }}
+{{- fail (printf "livenessProbe.terminationGracePeriodSeconds (%d) must be at least the preStop sleep (%ds, from termination): a liveness restart runs the preStop hook too, and the kubelet would cut it short and SIGKILL the container without a SIGTERM, leaving no shutdown line in its log." $livenessGrace (int $term.preStopSeconds)) }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
