@@ -9,6 +9,7 @@ import type { Config } from './config.js'
 import { Lifecycle } from './lifecycle.js'
 import { logDestination, loggerOptions, requestId, requestLogger } from './logger.js'
 import metrics from './metrics.js'
+import apiContract from './plugins/api-contract.js'
 import postgres from './plugins/postgres.js'
 import redis from './plugins/redis.js'
 import { sustainedFor, sustainedPressure } from './pressure.js'
@@ -86,6 +87,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // Responses are not bounded by these (a slow handler or a stream is the app's business).
     requestTimeout: config.requestTimeoutMs,
     http: { headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: 1000 },
+    // 413 above it (BODY_LIMIT_BYTES, docs/api.md).
+    bodyLimit: config.bodyLimitBytes,
   })
 
   const lifecycle = new Lifecycle(app.log)
@@ -127,9 +130,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       message: status === 503 ? (err.statusCode === 503 ? err.message : 'dependency unavailable') : 'internal error',
     })
   })
-  app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `Route ${req.method} ${req.url.split('?')[0]} not found` }),
-  )
 
   await app.register(underPressure, {
     sampleInterval: PRESSURE_SAMPLE_MS,
@@ -180,6 +180,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // and the HPA, not by leaving the Service, which on every replica at once is an outage.
   const pressure = config.readyPressureSamples > 0 ? sustainedPressure(() => app.isUnderPressure(), { samples: config.readyPressureSamples, intervalMs: PRESSURE_SAMPLE_MS }) : undefined
   if (pressure) app.addHook('onClose', async () => pressure.stop())
+  // OpenAPI, 404/405, helmet, CORS, rate limit: before the routes it applies to.
+  const { corsOrigins, rateLimitMax, rateLimitWindowMs } = config
+  await app.register(apiContract, { corsOrigins, rateLimitMax, rateLimitWindowMs, redis: app.redis, warmingUp: () => !lifecycle.started })
   await app.register(probeRoutes, { lifecycle, readiness, underPressure: pressure?.get ?? (() => false) })
   await app.register(itemRoutes, { prefix: '/api', cacheTtlSeconds: config.cacheTtlSeconds })
   await app.register(eventRoutes, { prefix: '/api', lifecycle })

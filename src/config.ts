@@ -50,6 +50,13 @@ export interface Config {
    * back after as many clear ones.
    */
   readyPressureSamples: number
+  /** Largest request body accepted, in bytes (413 above it). */
+  bodyLimitBytes: number
+  /** Origins allowed to call the API from a browser (CORS); empty: CORS off. */
+  corsOrigins: string[]
+  /** Requests per client address per window (429 above it, counted in Redis); 0: no rate limit. */
+  rateLimitMax: number
+  rateLimitWindowMs: number
 }
 
 export class ConfigError extends Error {
@@ -112,6 +119,26 @@ function host(env: Env): string {
   return raw
 }
 
+// Exact origins (scheme, host, optional port), comma-separated: no wildcard, no path,
+// since a browser sends exactly that in its Origin header.
+function origins(env: Env, name: string): string[] {
+  const raw = read(env, name)
+  if (raw === undefined) return []
+  return raw.split(',').map((entry) => {
+    const origin = entry.trim()
+    let parsed: URL | undefined
+    try {
+      parsed = new URL(origin)
+    } catch {
+      parsed = undefined
+    }
+    if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || parsed.origin !== origin) {
+      throw new ConfigError(`${name}: "${origin}" is not an origin: expected a comma-separated list like https://app.example.com,http://localhost:3000`)
+    }
+    return origin
+  })
+}
+
 export function loadConfig(env: Env): Config {
   const logLevel = read(env, 'LOG_LEVEL') ?? 'info'
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
@@ -142,6 +169,12 @@ export function loadConfig(env: Env): Config {
     maxHeapUsedBytes: integer(env, 'MAX_HEAP_USED_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
     maxRssBytes: integer(env, 'MAX_RSS_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
     readyPressureSamples: integer(env, 'READY_PRESSURE_SAMPLES', 0, 0, 100),
+    // 100 KiB, as Express' body parser: the example API's bodies are well under 1 KiB.
+    bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 102_400, 1, 1_073_741_824),
+    corsOrigins: origins(env, 'CORS_ORIGINS'),
+    // Off by default: behind an ingress every request carries the proxy's address (docs/api.md).
+    rateLimitMax: integer(env, 'RATE_LIMIT_MAX', 0, 0, 1_000_000_000),
+    rateLimitWindowMs: integer(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1000),
   }
   if (config.metricsPort !== 0 && config.metricsPort === config.port) {
     throw new ConfigError(`METRICS_PORT=${config.metricsPort}: must differ from PORT, since metrics stay off the public port (0 turns metrics off)`)

@@ -30,6 +30,10 @@ declare module 'fastify' {
     /** The registry /metrics exposes. */
     metrics: Registry
   }
+  interface FastifyContextConfig {
+    /** false: the route is not timed in http_request_duration_seconds. */
+    metrics?: boolean
+  }
 }
 
 export interface MetricsOptions {

@@ -5,9 +5,19 @@
 //   /startup startup:   "has initialisation finished?"            Holds off the others.
 //   /ready   readiness: "should I get traffic now?"                Dependencies + drain.
 // GET and HEAD (fastify adds HEAD for GET routes); query strings are ignored by routing.
-import type { FastifyInstance, FastifyReply, RouteShorthandOptions } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifySchema, RouteShorthandOptions } from 'fastify'
+import { Type } from 'typebox'
 import type { Lifecycle } from '../lifecycle.js'
 import type { Readiness, ReadinessReport } from '../readiness.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** @fastify/under-pressure's per-route handler: one that returns nothing lets the request through. */
+    pressureHandler?: () => void
+    /** A probe route: app-wide hooks tell probes apart (app.ts: answered before initialisation completes). */
+    probe?: boolean
+  }
+}
 
 export interface ProbeOptions {
   lifecycle: Lifecycle
@@ -16,7 +26,7 @@ export interface ProbeOptions {
   underPressure: () => boolean
 }
 
-const probeRoute: RouteShorthandOptions = {
+const probeRoute = (schema: FastifySchema): RouteShorthandOptions => ({
   // Successful probes every few seconds per replica would drown the logs; failures
   // and readiness flips are logged explicitly below.
   logLevel: 'warn',
@@ -26,9 +36,42 @@ const probeRoute: RouteShorthandOptions = {
   // each load balancer) and would swamp real traffic's latency; metrics.ts says more.
   // `probe` lets app-wide hooks tell probes apart (business routes answer 503 until
   // initialisation completes; probes report it themselves).
-  // Nor traced, for the same reason (tracing-sdk.ts).
-  config: { pressureHandler: () => undefined, metrics: false, probe: true, otel: false },
+  // Nor rate limited: every kubelet probe comes from the node's one address.
+  // Nor traced: they would drown real traffic (tracing-sdk.ts).
+  config: { pressureHandler: () => undefined, metrics: false, probe: true, rateLimit: false, otel: false },
+  // A kubelet renders no documents: browser security headers would only cost time.
+  helmet: false,
+  schema: { tags: ['probes'], ...schema },
+})
+
+// The probe bodies' contract, for the OpenAPI spec. The answers below are serialised once,
+// by hand (hot routes); the Schemathesis run checks them against these schemas.
+const Status = <S extends string>(status: S, description: string) =>
+  Type.Object({ status: Type.Literal(status) }, { additionalProperties: false, description })
+const CheckResult = Type.Object(
+  {
+    status: Type.Union([Type.Literal('ok'), Type.Literal('fail')]),
+    critical: Type.Boolean({ description: 'Only a failing critical check fails readiness' }),
+    latencyMs: Type.Integer({ minimum: 0 }),
+    reason: Type.Optional(Type.String({ description: 'A short cause, e.g. "timeout"; never an address' })),
+  },
+  { additionalProperties: false },
+)
+const readiness = {
+  degraded: Type.Optional(Type.Literal(true, { description: 'A non-critical check fails (e.g. the cache): still serving' })),
+  degradedReason: Type.Optional(Type.String()),
+  checks: Type.Record(Type.String(), CheckResult),
 }
+const Ready = Type.Object({ status: Type.Literal('ready'), ...readiness }, { additionalProperties: false, description: 'Ready for traffic' })
+const NotReady = Type.Object(
+  {
+    status: Type.Literal('not ready'),
+    reason: Type.String({ description: '"starting", "shutting down", "under pressure", or the failing checks and their causes' }),
+    ...readiness,
+    checks: Type.Optional(readiness.checks),
+  },
+  { additionalProperties: false, description: 'Not ready: starting, draining, a critical dependency down, or sustained pressure' },
+)
 
 // Bodies are serialised once and sent as strings: probes are the hottest routes of a
 // pod (every kubelet period, per replica, plus load balancers' own health checks).
@@ -66,9 +109,15 @@ function fromReport(report: ReadinessReport, underPressure: boolean): Answer {
 }
 
 export async function probeRoutes(app: FastifyInstance, { lifecycle, readiness, underPressure }: ProbeOptions) {
-  app.get('/health', probeRoute, (_req, reply) => send(reply, HEALTH))
+  app.get('/health', probeRoute({ summary: 'Liveness: the process answers (no I/O)', response: { 200: Status('ok', 'Alive') } }), (_req, reply) =>
+    send(reply, HEALTH),
+  )
 
-  app.get('/startup', probeRoute, (_req, reply) => send(reply, lifecycle.started ? STARTED : STARTING))
+  app.get(
+    '/startup',
+    probeRoute({ summary: 'Startup: initialisation finished', response: { 200: Status('started', 'Started'), 503: Status('starting', 'Still starting') } }),
+    (_req, reply) => send(reply, lifecycle.started ? STARTED : STARTING),
+  )
 
   // One answer per readiness report (a report lives for READY_CACHE_TTL_MS).
   const answers = new WeakMap<ReadinessReport, Answer>()
@@ -89,7 +138,7 @@ export async function probeRoutes(app: FastifyInstance, { lifecycle, readiness, 
     return send(reply, result)
   }
 
-  app.get('/ready', probeRoute, (_req, reply) => {
+  app.get('/ready', probeRoute({ summary: 'Readiness: should this pod get traffic now', response: { 200: Ready, 503: NotReady } }), (_req, reply) => {
     if (!lifecycle.started) return send(reply, NOT_STARTED)
     // From the signal on: the endpoint must leave the Service before we stop serving.
     if (lifecycle.stopping) return send(reply, SHUTTING_DOWN)

@@ -140,6 +140,10 @@ describe('default values', () => {
       // 0.9 x the 256Mi memory limit.
       MAX_RSS_BYTES: '241591910',
       METRICS_PORT: '9464',
+      BODY_LIMIT_BYTES: '102400',
+      CORS_ORIGINS: '',
+      RATE_LIMIT_MAX: '0',
+      RATE_LIMIT_WINDOW_MS: '60000',
     })
     expect(container.envFrom).toEqual([{ configMapRef: { name: fullname } }])
   })
@@ -214,6 +218,15 @@ describe('default values', () => {
 })
 
 describe.concurrent('termination arithmetic', () => {
+  it('renders the API settings: CORS origins comma-joined, as the app reads them', async () => {
+    const objects = await render({ set: { 'config.corsOrigins': ['https://app.example.com', 'http://localhost:3000'], 'config.rateLimitMax': 100, 'config.bodyLimitBytes': 1048576 } })
+    expect(getOne<ConfigMap>(objects, 'ConfigMap').data).toMatchObject({
+      CORS_ORIGINS: 'https://app.example.com,http://localhost:3000',
+      RATE_LIMIT_MAX: '100',
+      BODY_LIMIT_BYTES: '1048576',
+    })
+  })
+
   it('moves the drain into the app (DRAIN_DELAY_MS) when drainMode=app, and extends the app deadline by it', async () => {
     const objects = await render({
       set: { 'termination.drainMode': 'app', 'termination.drainSeconds': 7, 'termination.closeTimeoutSeconds': 15, 'termination.safetyMarginSeconds': 3, terminationGracePeriodSeconds: 25 },

@@ -15,7 +15,8 @@ import { Recorder } from './watch.js'
 const MODES = ['preStop', 'app'] as const
 // preStop mode: 1 s preStop sleep, then 1 s drain in the app; app mode: 2 s drain in the app.
 const TERMINATION = { 'termination.drainSeconds': 2, 'termination.appDrainSeconds': 1, 'termination.closeTimeoutSeconds': 2, 'termination.safetyMarginSeconds': 2 }
-const SLOW_MS = 10_000
+// The longest /api/slow accepts (SLOW_MAX_MS).
+const SLOW_MS = 9000
 
 /** The smallest terminationGracePeriodSeconds the chart renders for these values (from its own error). */
 async function minimalGrace(helm: string, mode: string): Promise<number> {

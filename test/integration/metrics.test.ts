@@ -190,11 +190,11 @@ describe('Prometheus scraping the service', () => {
 
   // Last: it ends the server.
   it('a shutdown held past 80% of its deadline by an in-flight request fires the deadline alert', async () => {
-    const slow = fetch(`${server.url}/api/slow?ms=10000`).catch(() => undefined)
+    const slow = fetch(`${server.url}/api/slow?ms=9000`).catch(() => undefined)
     // The request reaches the server before the signal does.
     await sleep(200)
     server.child.kill('SIGTERM')
-    // The deadline (8 s) comes before the request's end (10 s): exit 1, the request cut.
+    // The deadline (8 s) comes before the request's end (9 s): exit 1, the request cut.
     expect((await server.exited).code).toBe(1)
     await slow
     await until(

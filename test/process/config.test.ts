@@ -12,6 +12,8 @@ describe('bad configuration', () => {
     [{ DATABASE_URL: 'postgres://app:hunter2@/app' }, 'invalid configuration: DATABASE_URL is not a valid URL'],
     [{ REDIS_URL: '' }, 'invalid configuration: REDIS_URL is required'],
     [{ LOG_LEVEL: 'loud' }, 'invalid configuration: LOG_LEVEL=loud'],
+    [{ BODY_LIMIT_BYTES: '1mb' }, 'invalid configuration: BODY_LIMIT_BYTES=1mb: expected an integer'],
+    [{ CORS_ORIGINS: '*' }, 'invalid configuration: CORS_ORIGINS: "*" is not an origin'],
   ])('%o exits 78 naming the variable', async (override, message) => {
     const server = await startServer({ ...good, ...override }, { waitFor: 'none' })
     const { code } = await server.exited

@@ -113,7 +113,7 @@ describe('long-lived responses', () => {
     let text = ''
     const ended = new Promise<number>((resolve, reject) => {
       http
-        .get(`${s.url}/api/events?intervalMs=200`, (res) => {
+        .get(`${s.url}/api/events?intervalMs=200`, { headers: { accept: 'text/event-stream' } }, (res) => {
           expect(res.statusCode).toBe(200)
           expect(res.headers['content-type']).toMatch(/^text\/event-stream/)
           res.setEncoding('utf8').on('data', (c: string) => (text += c))

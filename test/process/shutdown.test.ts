@@ -151,11 +151,11 @@ describe('graceful shutdown', () => {
 describe('shutdown deadline', () => {
   it('a request that outlives SHUTDOWN_TIMEOUT_MS: exit 1 at the deadline, naming the step', async () => {
     const s = await suite.start({ DRAIN_DELAY_MS: '200', SHUTDOWN_TIMEOUT_MS: '1500' })
-    const slow = request(`${s.url}/api/slow?ms=10000`, false).catch((err: Error) => err)
-    await s.waitForLog((l) => (l.req as { url?: string } | undefined)?.url === '/api/slow?ms=10000')
+    const slow = request(`${s.url}/api/slow?ms=9000`, false).catch((err: Error) => err)
+    await s.waitForLog((l) => (l.req as { url?: string } | undefined)?.url === '/api/slow?ms=9000')
     const totalMs = await terminate(s, 1)
     expect(totalMs).toBeGreaterThanOrEqual(1500)
-    // The deadline, not the 10 s request.
+    // The deadline, not the 9 s request.
     expect(totalMs).toBeLessThan(7000)
     expect(s.logs.find((l) => l.level === 'fatal')).toMatchObject({ step: 'closing HTTP server (in-flight requests)', timeoutMs: 1500 })
     expect(await slow).toBeInstanceOf(Error)

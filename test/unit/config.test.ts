@@ -30,7 +30,16 @@ describe('loadConfig', () => {
       maxHeapUsedBytes: 0,
       maxRssBytes: 0,
       readyPressureSamples: 0,
+      bodyLimitBytes: 102_400,
+      corsOrigins: [],
+      rateLimitMax: 0,
+      rateLimitWindowMs: 60_000,
     })
+  })
+
+  it('reads the API settings: body limit, CORS origins, rate limit', () => {
+    const c = loadConfig({ ...base, BODY_LIMIT_BYTES: '2048', CORS_ORIGINS: 'https://app.example.com, http://localhost:3000', RATE_LIMIT_MAX: '100', RATE_LIMIT_WINDOW_MS: '1000' })
+    expect(c).toMatchObject({ bodyLimitBytes: 2048, corsOrigins: ['https://app.example.com', 'http://localhost:3000'], rateLimitMax: 100, rateLimitWindowMs: 1000 })
   })
 
   it('reads every variable', () => {
@@ -59,6 +68,13 @@ describe('loadConfig', () => {
     [{ HEADERS_TIMEOUT_MS: '40000' }, /^HEADERS_TIMEOUT_MS=40000: must not exceed REQUEST_TIMEOUT_MS=30000/],
     [{ REQUEST_TIMEOUT_MS: '0' }, /^REQUEST_TIMEOUT_MS=0: expected an integer from 1/],
     [{ MEMORY_PRESSURE_EXIT_MS: 'soon' }, /^MEMORY_PRESSURE_EXIT_MS=soon: expected an integer/],
+    [{ BODY_LIMIT_BYTES: '0' }, /^BODY_LIMIT_BYTES=0: expected an integer from 1 to 1073741824$/],
+    [{ BODY_LIMIT_BYTES: '1mb' }, /^BODY_LIMIT_BYTES=1mb: expected an integer/],
+    [{ RATE_LIMIT_MAX: '-5' }, /^RATE_LIMIT_MAX=-5: expected an integer/],
+    [{ RATE_LIMIT_WINDOW_MS: '10' }, /^RATE_LIMIT_WINDOW_MS=10: expected an integer from 1000/],
+    [{ CORS_ORIGINS: '*' }, /^CORS_ORIGINS: "\*" is not an origin/],
+    [{ CORS_ORIGINS: 'https://app.example.com/' }, /^CORS_ORIGINS: "https:\/\/app.example.com\/" is not an origin/],
+    [{ CORS_ORIGINS: 'https://a.example.com,ftp://b.example.com' }, /^CORS_ORIGINS: "ftp:\/\/b.example.com" is not an origin/],
     [{ DRAIN_DELAY_MS: '5000', SHUTDOWN_TIMEOUT_MS: '5000' }, /^SHUTDOWN_TIMEOUT_MS=5000: must be greater than DRAIN_DELAY_MS=5000/],
   ])('rejects %o with a message naming the variable', (override, message) => {
     expect(() => loadConfig({ ...base, ...override })).toThrow(ConfigError)

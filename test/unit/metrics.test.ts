@@ -144,7 +144,7 @@ describe('HTTP requests', () => {
   it('the event stream is not timed (it lasts as long as the client stays), and ends on the drain', async () => {
     await build([ok('postgres'), ok('redis', false)])
     app.lifecycle.enter('ready')
-    const stream = get('/api/events?intervalMs=100')
+    const stream = get('/api/events?intervalMs=100', { accept: 'text/event-stream' })
     await new Promise((r) => setTimeout(r, 250))
     app.lifecycle.enter('draining')
     const res = await stream
