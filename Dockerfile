@@ -73,5 +73,7 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
 # and exits 0. Not `npm start` (nor a shell form): that puts a second process between
 # the engine and the service, which must relay the signal and the exit status. The
 # official image's entrypoint script is cleared too: nothing runs before node.
+# The tracing preload (--import) runs before the service's modules, as OpenTelemetry's
+# ESM instrumentation needs; with no OTEL_EXPORTER_OTLP_ENDPOINT it loads nothing.
 ENTRYPOINT []
-CMD ["node", "dist/server.js"]
+CMD ["node", "--import", "./dist/tracing.js", "dist/server.js"]

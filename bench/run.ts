@@ -71,6 +71,12 @@ const CASES: Case[] = [
   { id: 'template-health', label: 'template', target: 'template', path: '/health', limit: 1.1 },
   { id: 'template-ready', label: 'template', target: 'template', path: '/ready', limit: 1.2 },
   { id: 'template-hello', label: 'template, business route', target: 'template', path: '/hello', limit: 1.15 },
+  // Tracing (docs/tracing.md). The issue's targets are relative to the template without
+  // tracing (off 1.02x, 10 % sampled 1.15x, 100 % sampled 1.40x); here they are multiplied
+  // by the business route's own target, so that all figures share the one baseline.
+  { id: 'template-tracing-off', label: 'template, business route, tracing preload, off', target: 'template-tracing-off', path: '/hello', limit: 1.15 * 1.02 },
+  { id: 'template-tracing-10', label: 'template, business route, tracing 10 % sampled', target: 'template-tracing-10', path: '/hello', limit: 1.15 * 1.15 },
+  { id: 'template-tracing-100', label: 'template, business route, tracing 100 % sampled', target: 'template-tracing-100', path: '/hello', limit: 1.15 * 1.4 },
 ]
 // BENCH_CASES=template-health,fastify-logger runs a subset (the baseline is always in).
 const only = process.env.BENCH_CASES?.split(',').map((s) => s.trim()).filter(Boolean)
@@ -185,9 +191,32 @@ interface Server {
   stats(): Promise<Stats>
 }
 
+const tracingPreload = fileURLToPath(new URL('../dist/tracing.js', import.meta.url))
+const TRACING: Partial<Record<Target, number>> = { 'template-tracing-off': 0, 'template-tracing-10': 0.1, 'template-tracing-100': 1 }
+
+/** The tracing variants' environment: the collector and the sampled share (none when off). */
+function tracingEnv(target: Target, otlpUrl: string | undefined): Record<string, string> {
+  const ratio = TRACING[target]
+  if (!ratio) return {}
+  if (otlpUrl === undefined) throw new Error(`${target} needs a collector`)
+  return { OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl, OTEL_SERVICE_NAME: target, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: String(ratio) }
+}
+
+/** A running Jaeger (JAEGER_IMAGE) for the sampled tracing cases to export to. */
+async function startCollector(): Promise<string> {
+  const { images } = (await import(new URL('../test/helpers/images.ts', import.meta.url).href)) as typeof import('../test/helpers/images.js')
+  const { startJaeger } = (await import(new URL('../test/helpers/jaeger.ts', import.meta.url).href)) as typeof import('../test/helpers/jaeger.js')
+  log(`starting the trace collector: ${images.jaeger}`)
+  const jaeger = await startJaeger(images.jaeger)
+  cleanups.push(() => jaeger.stop())
+  return jaeger.otlpUrl
+}
+
 async function startTarget(target: Target, env: Record<string, string>): Promise<Server> {
   const child = fork(fileURLToPath(new URL('./targets.ts', import.meta.url)), [target], {
     env,
+    // The tracing variants start as the image does: the preload before the app's modules.
+    execArgv: [...process.execArgv, ...(target in TRACING ? ['--import', tracingPreload] : [])],
     // The servers' logs are not the subject; their errors are.
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   })
@@ -405,14 +434,16 @@ async function queryCount(server: Server) {
 async function main() {
   const started = new Date()
   const load0 = loadavg()
-  const needsDeps = cases.some((c) => c.target === 'template') || !skipLifecycle
+  const needsDeps = cases.some((c) => c.target.startsWith('template')) || !skipLifecycle
   const deps = needsDeps ? await startDeps() : undefined
   if (deps) log(`dependencies: ${deps.description}`)
+  const otlpUrl = cases.some((c) => TRACING[c.target]) ? await startCollector() : undefined
+  if (otlpUrl) log(`trace collector: Jaeger, OTLP at ${otlpUrl}`)
 
   // Every server up at once, each in its own process; idle ones cost the others nothing.
   const servers = new Map<Target, Server>()
   for (const target of new Set(cases.map((c) => c.target))) {
-    const env = target === 'template' ? serviceEnv(deps!, await freePort()) : { PATH: process.env.PATH ?? '' }
+    const env = target.startsWith('template') ? { ...serviceEnv(deps!, await freePort()), ...tracingEnv(target, otlpUrl) } : { PATH: process.env.PATH ?? '' }
     servers.set(target, await startTarget(target, env))
     log(`${target} up at ${servers.get(target)!.base}`)
   }

@@ -6,7 +6,8 @@
 #   npm run dev
 #
 # Settings: .env.example, then .env (yours, git-ignored) over it, then the shell's environment
-# over both. Logs are pretty-printed by pino-pretty when stdout is a terminal, JSON otherwise.
+# over both. The tracing preload runs first, as in the image (docs/tracing.md): off unless
+# OTEL_EXPORTER_OTLP_ENDPOINT is set. Logs are pretty-printed by pino-pretty when stdout is a terminal, JSON otherwise.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -17,7 +18,7 @@ grep -qs '^DRAIN_DELAY_MS=' .env || export DRAIN_DELAY_MS="${DRAIN_DELAY_MS:-0}"
 
 if [ -t 1 ]; then
   # pino-pretty ignores Ctrl-C and ends with its input, so the shutdown's last lines still show.
-  tsx watch --clear-screen=false "$@" src/server.ts | (trap '' INT TERM; exec pino-pretty --translateTime SYS:HH:MM:ss.l --ignore pid,hostname)
+  tsx watch --clear-screen=false --import ./src/tracing.ts "$@" src/server.ts | (trap '' INT TERM; exec pino-pretty --translateTime SYS:HH:MM:ss.l --ignore pid,hostname)
 else
-  exec tsx watch --clear-screen=false "$@" src/server.ts
+  exec tsx watch --clear-screen=false --import ./src/tracing.ts "$@" src/server.ts
 fi

@@ -199,8 +199,13 @@ export function loadConfig(env: Env): Config {
  * with the reason in `kubectl logs`.
  */
 export function loadConfigOrExit(env: Env): Config {
+  return orExit(() => loadConfig(env))
+}
+
+/** Runs a configuration loader; on a ConfigError, the one line and exit 78 (the tracing preload's too). */
+export function orExit<T>(load: () => T): T {
   try {
-    return loadConfig(env)
+    return load()
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     process.stderr.write(`invalid configuration: ${err.message}\n`)

@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
 import { destination, type Bindings, type ChildLoggerOptions, type DestinationStream, type LoggerOptions } from 'pino'
 import type { LogLevel } from './config.js'
+import { tracing } from './tracing-state.js'
 
 const SENSITIVE_PARAMS = /^(password|passwd|pwd|secret|token|access_token|refresh_token|id_token|api_?key|key|sig|signature|auth|authorization|code)$/i
 
@@ -108,9 +109,14 @@ export function loggerOptions(level: LogLevel): LoggerOptions {
   return {
     level,
     // A request's id on every line of its logger, and of that logger's children (requestLogger).
+    // With tracing on, a line written inside a traced request also carries its trace_id,
+    // span_id and trace_flags (the OpenTelemetry log data model's names); with tracing off
+    // tracing() is undefined and this costs one call.
     mixin: (_object, _level, logger) => {
       const id = (logger as RequestLogger)[REQUEST_ID_KEY]
-      return id === undefined ? {} : { reqId: id }
+      const trace = tracing()?.traceFields()
+      if (trace === undefined) return id === undefined ? {} : { reqId: id }
+      return id === undefined ? trace : { reqId: id, ...trace }
     },
     // "level":"error", not 30/50: cloud log agents (GKE, CloudWatch, Datadog) map a
     // severity from the label; a number shows every line as INFO/DEFAULT.

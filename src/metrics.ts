@@ -22,6 +22,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { Redis } from 'ioredis'
 import { PHASES, type Lifecycle, type Phase } from './lifecycle.js'
 import type { CheckResult, Readiness } from './readiness.js'
+import { registerTracingMetrics } from './tracing-metrics.js'
+import { tracing } from './tracing-state.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -205,6 +207,10 @@ export default fp<MetricsOptions>(
     poolGauge('pg_pool_waiting_requests', 'Queries waiting for a pool connection (the pool is at PG_POOL_MAX).', () => pool.waitingCount)
     poolGauge('pg_pool_max_clients', 'PG_POOL_MAX: the most connections the pool opens.', () => pool.options.max)
     stateGauge('redis_connection_state', 'The Redis client connection state: 1 for the current one (ready is connected).', 'state', REDIS_STATES, () => redis.status)
+
+    // ---- tracing (only when on: the preload started it) -------------------------------------
+    const traces = tracing()
+    if (traces) registerTracingMetrics(registry, traces)
   },
   { name: 'metrics', dependencies: ['postgres', 'redis'] },
 )

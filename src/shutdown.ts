@@ -13,7 +13,10 @@
 //           │     request in flight (idle keep-alive, silent preconnects, half-sent
 //           │     headers, upgraded sockets); in-flight requests finish
 //           ├─ 3. close the Postgres pool and the Redis client (fastify onClose hooks)
-//           └─ 4. closed: flush logs, exit 0
+//           ├─ 4. with tracing on: export the spans still queued (those of the requests
+//           │     that finished during the drain), within what is left of the deadline
+//           │     minus a second, however slow or dead the collector
+//           └─ 5. closed: flush logs, exit 0
 //   One deadline, SHUTDOWN_TIMEOUT_MS from the signal, bounds it all: past it we log
 //   the step that hung and exit 1, before the kubelet's SIGKILL (set the pod's
 //   terminationGracePeriodSeconds above preStop + SHUTDOWN_TIMEOUT_MS).
@@ -28,6 +31,7 @@ import type { FastifyInstance } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { trackConnections, type Connections } from './connections.js'
 import type { Lifecycle } from './lifecycle.js'
+import { tracing as runningTracing, type Tracing } from './tracing-state.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -42,12 +46,18 @@ export interface ShutdownOptions {
   timeoutMs: number
   /** Aborted when shutdown begins, so an unfinished startup stops retrying. */
   startup?: AbortController
+  /** Tracing to flush after the HTTP server has closed (default: the preload's, if on). */
+  tracing?: Tracing
   /** Closed after the HTTP server and the dependencies (a metrics listener, say). */
   closeLast?: () => Promise<unknown>
   exit?: (code: number) => void
 }
 
-type Step = 'drain delay' | 'closing HTTP server (in-flight requests)' | 'closing Postgres and Redis' | 'closing the metrics listener' | 'flushing logs'
+type Step = 'drain delay' | 'closing HTTP server (in-flight requests)' | 'closing Postgres and Redis' | 'exporting traces' | 'closing the metrics listener' | 'flushing logs'
+
+// The trace export at shutdown stops this long before the deadline, which is left for
+// closing the metrics listener and the last log lines.
+const TRACE_FLUSH_MARGIN_MS = 1000
 
 /** Called while building the app: tracks connections, and closes the silent ones at close. */
 export function prepareShutdown(app: FastifyInstance): void {
@@ -71,7 +81,7 @@ export function prepareShutdown(app: FastifyInstance): void {
   })
 }
 
-export function createShutdown({ app, lifecycle, drainDelayMs, timeoutMs, startup, closeLast, exit = (code) => process.exit(code) }: ShutdownOptions) {
+export function createShutdown({ app, lifecycle, drainDelayMs, timeoutMs, startup, tracing = runningTracing(), closeLast, exit = (code) => process.exit(code) }: ShutdownOptions) {
   const log = app.log
   // The app's logger writes stdout synchronously (logger.ts), so nothing is in flight at
   // exit; flush() covers a logger given an asynchronous destination.
@@ -111,6 +121,14 @@ export function createShutdown({ app, lifecycle, drainDelayMs, timeoutMs, startu
     } catch (err) {
       log.error({ err }, 'shutdown: error while closing')
       exitCode = 1
+    }
+    if (tracing) {
+      // Before the metrics listener closes, so the last dropped spans can still be scraped.
+      step = 'exporting traces'
+      const budgetMs = timeoutMs - (performance.now() - began) - TRACE_FLUSH_MARGIN_MS
+      const { complete, ms, counts } = await tracing.flush(budgetMs)
+      if (complete) log.info({ ms, exported: counts.exported }, 'shutdown: traces exported')
+      else log.warn({ ms, budgetMs: Math.round(budgetMs), lost: counts.pending, dropped: counts.droppedExportFailed + counts.droppedQueueFull }, 'shutdown: traces not all exported (collector slow or unreachable)')
     }
     if (closeLast) {
       step = 'closing the metrics listener'

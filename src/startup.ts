@@ -17,6 +17,7 @@ import type { Redis } from 'ioredis'
 import { migrate, type Migration } from './migrate.js'
 import { reconnectDelay } from './plugins/redis.js'
 import { describeError, isTransient } from './errors.js'
+import { tracing } from './tracing-state.js'
 
 /** Exit code of a permanent startup failure (EX_SOFTWARE): distinct from 78 (bad config) and 1 (crash). */
 export const EXIT_STARTUP_FAILED = 70
@@ -69,9 +70,11 @@ async function warmUp(app: FastifyInstance, { poolMin = 0, warmUp: paths = [] }:
     // Without their per-request log lines (children take the level of the moment).
     const level = app.log.level
     if (['trace', 'debug', 'info'].includes(level)) app.log.level = 'warn'
+    // Nor traced: they are not traffic, and would be a trace per request at every pod start.
+    const untraced = tracing()?.untraced ?? (<T>(fn: () => T) => fn())
     try {
       for (let round = 0; round < WARM_UP_ROUNDS; round++) {
-        await Promise.all(paths.map((url) => app.inject({ method: 'GET', url, headers: { 'x-request-id': 'warm-up' } })))
+        await untraced(() => Promise.all(paths.map((url) => app.inject({ method: 'GET', url, headers: { 'x-request-id': 'warm-up' } }))))
       }
     } finally {
       app.log.level = level

@@ -37,7 +37,8 @@ const probeRoute = (schema: FastifySchema): RouteShorthandOptions => ({
   // `probe` lets app-wide hooks tell probes apart (business routes answer 503 until
   // initialisation completes; probes report it themselves).
   // Nor rate limited: every kubelet probe comes from the node's one address.
-  config: { pressureHandler: () => undefined, metrics: false, probe: true, rateLimit: false },
+  // Nor traced: they would drown real traffic (tracing-sdk.ts).
+  config: { pressureHandler: () => undefined, metrics: false, probe: true, rateLimit: false, otel: false },
   // A kubelet renders no documents: browser security headers would only cost time.
   helmet: false,
   schema: { tags: ['probes'], ...schema },

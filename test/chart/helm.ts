@@ -154,4 +154,6 @@ export const everythingEnabled: Record<string, unknown> = {
   'extraEnv': { FEATURE_FLAG: 'on' },
   'image.digest': 'sha256:' + 'a'.repeat(64),
   'migrations.job.enabled': true,
+  'tracing.endpoint': 'http://otel-collector.observability:4318',
+  'tracing.resourceAttributes': { 'deployment.environment.name': 'test' },
 }

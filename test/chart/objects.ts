@@ -12,7 +12,7 @@ export interface Probe {
 export interface EnvVar {
   name: string
   value?: string
-  valueFrom?: { secretKeyRef?: { name: string; key: string } }
+  valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } }
 }
 export interface Container {
   name: string

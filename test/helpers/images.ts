@@ -6,6 +6,7 @@ export const images = {
   toxiproxy: process.env.TOXIPROXY_IMAGE ?? 'ghcr.io/shopify/toxiproxy:2.12.0',
   node: process.env.NODE_IMAGE ?? 'node:24-bookworm-slim',
   prometheus: process.env.PROMETHEUS_IMAGE ?? 'prom/prometheus:v3.5.0',
+  jaeger: process.env.JAEGER_IMAGE ?? 'jaegertracing/jaeger:2.11.0',
   // Its entrypoint is the `st` CLI.
   schemathesis: process.env.SCHEMATHESIS_IMAGE ?? 'schemathesis/schemathesis:v4.32.5',
 } as const

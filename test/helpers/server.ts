@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 // SERVER_ENTRY runs the tests against another build (e.g. an older commit's, to check
@@ -15,6 +16,9 @@ export interface LogLine {
   time: string
   [key: string]: unknown
 }
+
+/** The tracing preload next to the entry point (dist/tracing.js), as the image runs it. */
+export const tracingPreload = join(dirname(serverEntry), 'tracing.js')
 
 export interface ServerProcess {
   child: ChildProcess
@@ -69,13 +73,15 @@ export interface StartOptions {
   waitFor?: 'startup' | 'listening' | 'none'
   /** Extra arguments for node, before the entry point (e.g. --import a fixture). */
   nodeArgs?: string[]
+  /** Run with the tracing preload (`--import dist/tracing.js`), as the image and `npm start` do. */
+  preload?: boolean
 }
 
-export async function startServer(env: Record<string, string>, { waitFor = 'startup', nodeArgs = [] }: StartOptions = {}): Promise<ServerProcess> {
+export async function startServer(env: Record<string, string>, { waitFor = 'startup', nodeArgs = [], preload = false }: StartOptions = {}): Promise<ServerProcess> {
   const port = await freePort()
   // Metrics are on by default (METRICS_PORT=9464): a free port, so servers can run side by side.
   const metricsPort = env.METRICS_PORT ?? String(await freePort())
-  const child = spawn(process.execPath, [...nodeArgs, serverEntry], {
+  const child = spawn(process.execPath, [...(preload ? ['--import', tracingPreload] : []), ...nodeArgs, serverEntry], {
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', METRICS_PORT: metricsPort, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

@@ -79,7 +79,8 @@ describe('Dockerfile (as written)', () => {
 
   it('starts node directly in exec form, never npm', () => {
     const cmd = instructions.filter((l) => /^CMD\s/i.test(l)).at(-1)
-    expect(cmd).toBe('CMD ["node", "dist/server.js"]')
+    // The tracing preload first: it does nothing unless an OTLP endpoint is set (docs/tracing.md).
+    expect(cmd).toBe('CMD ["node", "--import", "./dist/tracing.js", "dist/server.js"]')
     expect(dockerfile).not.toMatch(/^(CMD|ENTRYPOINT)\s.*npm/im)
   })
 })
@@ -169,7 +170,7 @@ describe('container image', () => {
     expect((await app.exec(['id', '-un'])).output.trim()).toBe('node')
     // Exec-form CMD, no shell, npm or entrypoint script in between to swallow SIGTERM.
     const cmdline = await app.exec(['cat', '/proc/1/cmdline'])
-    expect(cmdline.output.split('\0').filter(Boolean)).toEqual(['node', 'dist/server.js'])
+    expect(cmdline.output.split('\0').filter(Boolean)).toEqual(['node', '--import', './dist/tracing.js', 'dist/server.js'])
   })
 
   it('turns healthy through its own HEALTHCHECK, which needs no curl', async () => {
@@ -304,7 +305,9 @@ describe('docker-compose.yml (as written)', () => {
 
   it('has no top-level version (Compose Specification: read by v1.27+ and v2 alike)', () => {
     expect(file.version).toBeUndefined()
-    expect(Object.keys(file.services).sort()).toEqual(['app', 'postgres', 'redis'])
+    expect(Object.keys(file.services).sort()).toEqual(['app', 'jaeger', 'postgres', 'redis'])
+    // Jaeger only under its profile: a plain `up` starts the three others.
+    expect(file.services.jaeger?.profiles).toEqual(['tracing'])
     const app = file.services.app as {
       depends_on: Record<string, { condition: string }>
       stop_grace_period: string

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { createShutdown } from '../../src/shutdown.js'
+import type { FlushResult, Tracing } from '../../src/tracing-state.js'
 
 const env = { DATABASE_URL: 'postgres://app:pw@127.0.0.1:1/app', REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'silent' }
 const checks = [{ name: 'postgres', run: async () => {} }]
@@ -22,7 +23,7 @@ afterEach(async () => {
   if (app && app.lifecycle.phase === 'ready') await app.close()
 })
 
-async function setup(drainDelayMs: number, timeoutMs: number, onClose?: () => Promise<unknown>, { started = true } = {}) {
+async function setup(drainDelayMs: number, timeoutMs: number, onClose?: () => Promise<unknown>, { started = true, tracing }: { started?: boolean; tracing?: Tracing } = {}) {
   app = await buildApp(loadConfig(env), { checks })
   if (onClose) app.addHook('onClose', onClose)
   await app.ready()
@@ -35,6 +36,7 @@ async function setup(drainDelayMs: number, timeoutMs: number, onClose?: () => Pr
     lifecycle: app.lifecycle,
     drainDelayMs,
     timeoutMs,
+    ...(tracing ? { tracing } : {}),
     exit: (code) => {
       exits.push(code)
       exited(code)
@@ -43,6 +45,15 @@ async function setup(drainDelayMs: number, timeoutMs: number, onClose?: () => Pr
   dispose = () => handlers.dispose()
   return { handlers, exits, exitedOnce }
 }
+
+/** Tracing as the preload would have set it up, with what a test replaces. */
+const fakeTracing = (parts: Partial<Tracing>): Tracing => ({
+  traceFields: () => undefined,
+  counts: () => ({ exported: 0, droppedQueueFull: 0, droppedExportFailed: 0, pending: 0 }),
+  flush: async () => ({ complete: true, ms: 0, counts: { exported: 0, droppedQueueFull: 0, droppedExportFailed: 0, pending: 0 } }),
+  untraced: (fn) => fn(),
+  ...parts,
+})
 
 describe('shutdown sequence', () => {
   it('a signal before startup completed skips the drain delay: the pod was never in the endpoints', async () => {
@@ -126,5 +137,35 @@ describe('shutdown sequence', () => {
     expect(await exitedOnce).toBe(0)
     await closed
     expect(performance.now() - start).toBeLessThan(4000)
+  })
+
+  it('with tracing on, exports the queued spans after the server and the dependencies closed, within the deadline', async () => {
+    const steps: string[] = []
+    const budgets: number[] = []
+    const counts = { exported: 3, droppedQueueFull: 0, droppedExportFailed: 0, pending: 0 }
+    const tracing = fakeTracing({
+      counts: () => counts,
+      flush: async (budgetMs): Promise<FlushResult> => {
+        steps.push(`flush (server listening: ${app.server.listening})`)
+        budgets.push(budgetMs)
+        return { complete: true, ms: 1, counts }
+      },
+    })
+    const { handlers, exitedOnce } = await setup(50, 3000, async () => void steps.push('deps closed'), { tracing })
+    handlers.onSignal('SIGTERM')
+    expect(await exitedOnce).toBe(0)
+    expect(steps).toEqual(['deps closed', 'flush (server listening: false)'])
+    // What is left of the deadline, minus a second for what follows.
+    expect(budgets[0]).toBeLessThanOrEqual(3000 - 50 - 1000)
+    expect(budgets[0]).toBeGreaterThan(1500)
+  })
+
+  it('a flush that never ends cannot hold the exit past the deadline', async () => {
+    const tracing = fakeTracing({ flush: () => new Promise(() => {}) })
+    const { handlers, exitedOnce } = await setup(0, 400, undefined, { tracing })
+    const start = performance.now()
+    handlers.onSignal('SIGTERM')
+    expect(await exitedOnce).toBe(1)
+    expect(performance.now() - start).toBeLessThan(1000)
   })
 })

@@ -373,3 +373,26 @@ successThreshold: {{ .successThreshold }}
 terminationGracePeriodSeconds: {{ . }}
 {{- end }}
 {{- end }}
+
+{{/*
+The trace collector's port (NetworkPolicy egress): the one in tracing.endpoint, else the
+scheme's (the OTLP exporters use the URL as given: no port means 80 or 443).
+*/}}
+{{- define "service-template.tracingPort" -}}
+{{- $url := urlParse .Values.tracing.endpoint -}}
+{{- $port := regexFind ":[0-9]+$" $url.host | trimPrefix ":" -}}
+{{- if $port }}{{ $port }}{{ else if eq $url.scheme "https" }}443{{ else }}80{{ end -}}
+{{- end }}
+
+{{/*
+OTEL_RESOURCE_ATTRIBUTES: the pod, namespace and node (from the downward API variables
+rendered before it) and tracing.resourceAttributes, values percent-encoded as the
+variable's format requires for ',', '=' and '%'.
+*/}}
+{{- define "service-template.tracingResourceAttributes" -}}
+{{- $attrs := list "k8s.pod.name=$(K8S_POD_NAME)" "k8s.namespace.name=$(K8S_NAMESPACE_NAME)" "k8s.node.name=$(K8S_NODE_NAME)" -}}
+{{- range $name, $value := .Values.tracing.resourceAttributes -}}
+{{- $attrs = append $attrs (printf "%s=%s" $name (toString $value | replace "%" "%25" | replace "," "%2C" | replace "=" "%3D")) -}}
+{{- end -}}
+{{- join "," $attrs -}}
+{{- end }}
