@@ -3,7 +3,7 @@
 //
 //   CLUSTER_CONTEXT       kube context to act on (default: the current context)
 //   CLUSTER_IMAGE_LOADER  how local images reach the cluster's nodes:
-//                         bundled   ../shared/ci/cluster.sh load (podman -> the bundled cluster's containerd)
+//                         bundled   $CLUSTER_SH load (podman -> the repository CI's own cluster's containerd)
 //                         minikube  minikube -p <profile> image load
 //                         kind      kind load docker-image --name <cluster>
 //                         none      nothing: the cluster pulls IMAGE_REPOSITORY:IMAGE_TAG (and the
@@ -20,7 +20,8 @@
 //   CLUSTER_KEEP=1        keep the namespaces after the run, to look around
 //   CLUSTER_HELM_SET      extra chart values for every release, key=value[,key=value]
 //                         (e.g. termination.appDrainSeconds=0 shows the keep-alive resets it prevents)
-//   CLUSTER_SH            path of the bundled cluster's script (default ../shared/ci/cluster.sh)
+//   CLUSTER_SH            the bundled loader's script (a `load IMAGE...` command); the repository's
+//                         own CI (.ci/run) sets it, a clone's users use kind or minikube
 //   HELM                  helm binary (default: helm on PATH)
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -55,7 +56,7 @@ export interface ClusterSettings {
   resultsDir: string
 }
 
-// The bundled cluster (../shared/ci/cluster.sh): its kubeconfig's context and API address.
+// The repository CI's bundled cluster: its kubeconfig's context and API address.
 const BUNDLED_CONTEXT_SUFFIX = '@k8s-local'
 const BUNDLED_SERVER = 'https://10.243.255.1:6443'
 
@@ -115,7 +116,7 @@ export async function resolveSettings(env: NodeJS.ProcessEnv = process.env): Pro
     loader,
     build: (env.CLUSTER_IMAGE_BUILD ?? (loader === 'none' ? '0' : '1')) === '1',
     keep: env.CLUSTER_KEEP === '1',
-    clusterSh: env.CLUSTER_SH ?? join(repoRoot, '..', 'shared', 'ci', 'cluster.sh'),
+    clusterSh: env.CLUSTER_SH ?? '',
     helm,
     helmMajor: Number(major[1]),
     helmSet,
@@ -127,7 +128,11 @@ export async function resolveSettings(env: NodeJS.ProcessEnv = process.env): Pro
 export function loadCommand(s: ClusterSettings, images: string[]): [string, string[]] | undefined {
   switch (s.loader) {
     case 'bundled':
-      if (!existsSync(s.clusterSh)) throw new Error(`CLUSTER_IMAGE_LOADER=bundled but ${s.clusterSh} does not exist (set CLUSTER_SH)`)
+      if (s.clusterSh === '' || !existsSync(s.clusterSh)) {
+        throw new Error(
+          `CLUSTER_IMAGE_LOADER=bundled needs CLUSTER_SH, the path of a script whose \`load IMAGE...\` copies local images into the cluster (${s.clusterSh || 'unset'}); on kind or minikube the loader is detected from the context`,
+        )
+      }
       return ['bash', [s.clusterSh, 'load', ...images]]
     case 'minikube':
       return [findTool(minikubeTool), ['-p', s.context, 'image', 'load', ...images]]
