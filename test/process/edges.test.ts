@@ -136,6 +136,31 @@ describe('long-lived responses', () => {
   })
 })
 
+describe('a response sent with keep-alive before SIGTERM', () => {
+  it('ends its connection once complete, instead of leaving it open for a next request the drain would destroy unanswered', async () => {
+    const s = await suite.start({ DRAIN_DELAY_MS: '3000', SHUTDOWN_TIMEOUT_MS: '20000' })
+    const socket = net.connect(s.port, '127.0.0.1')
+    let received = ''
+    socket.setEncoding('utf8').on('data', (c: string) => (received += c))
+    const serverEnded = new Promise<number>((resolve) => socket.once('end', () => resolve(performance.now())))
+    socket.write('GET /api/events?intervalMs=200 HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n')
+    for (let i = 0; i < 100 && (received.match(/event: tick/g) ?? []).length < 2; i++) await sleep(50)
+    // Its headers went out before the signal, saying the connection stays open.
+    expect(received).toMatch(/^HTTP\/1\.1 200/)
+    expect(received).not.toMatch(/\r\nconnection: close\r\n/i)
+    const signalAt = performance.now()
+    s.child.kill('SIGTERM')
+    const endedAt = await serverEnded
+    // The stream ended on the drain signal, and the server ended the connection right
+    // after it: well before the drain delay (3 s), when it would close it as idle.
+    expect(received).toContain('event: shutdown\ndata: {"reconnect":true}\n\n')
+    expect(received.endsWith('\r\n0\r\n\r\n')).toBe(true) // the chunked body's end: the response is complete
+    expect(endedAt - signalAt).toBeLessThan(2000)
+    socket.destroy()
+    expect((await s.exited).code).toBe(0)
+  })
+})
+
 describe('signals while booting', () => {
   it('SIGTERM while the modules are still loading is handled (PID 1 would ignore it without a handler): exit 0', async () => {
     const s = await suite.start({ DRAIN_DELAY_MS: '0' }, { waitFor: 'none', nodeArgs: ['--import', fixture('slow-module-load.mjs')] })

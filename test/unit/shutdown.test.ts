@@ -5,7 +5,8 @@ import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
-import { createShutdown } from '../../src/shutdown.js'
+import Fastify from 'fastify'
+import { createShutdown, prepareShutdown } from '../../src/shutdown.js'
 import type { FlushResult, Tracing } from '../../src/tracing-state.js'
 
 const env = { DATABASE_URL: 'postgres://app:pw@127.0.0.1:1/app', REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'silent' }
@@ -167,5 +168,15 @@ describe('shutdown sequence', () => {
     handlers.onSignal('SIGTERM')
     expect(await exitedOnce).toBe(1)
     expect(performance.now() - start).toBeLessThan(1000)
+  })
+})
+
+describe('plain HTTP/1.1 only', () => {
+  it.each([
+    ['http2', { http2: true as const }],
+    ['https', { https: {} }],
+  ])('refuses %s at boot with one clear line (every socket would look idle to the drain)', (_name, options) => {
+    const server = Fastify(options as Parameters<typeof Fastify>[0])
+    expect(() => prepareShutdown(server as unknown as FastifyInstance)).toThrow(/only plain HTTP\/1\.1 is supported.*terminate TLS and HTTP\/2 at the ingress or mesh/)
   })
 })
