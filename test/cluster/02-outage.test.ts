@@ -4,6 +4,8 @@
 //     endpoints, /api/items keeps answering, /ready answers 200 with `degraded: true`; and a
 //     rolling update while it is at 0 completes (new pods start without the cache) with no
 //     failed request;
+//   a spike (the items table locked, every pod's pool taken, requests queued) while Postgres
+//     is healthy: readiness has its own connection, so no pod leaves the endpoints;
 //   Postgres scaled to 0 for at least 60 s: every pod leaves the EndpointSlice within the
 //     readiness budget, none restarts (liveness does not look at Postgres), `kubectl describe`
 //     shows the readiness failure, the app's log says why, and all pods return once Postgres is back.
@@ -19,6 +21,17 @@ import { Recorder } from './watch.js'
 const SLACK_SECONDS = 5
 const POSTGRES_OUTAGE_SECONDS = 60
 const CLIENT_TIMEOUT_MS = 5000
+/** The spike: how long the items table is held locked. */
+const LOCK_SECONDS = 20
+// Run in an app pod (its image has node and pg, its env the DATABASE_URL).
+const LOCK_ITEMS =
+  "import pg from 'pg'; const c = new pg.Client({ connectionString: process.env.DATABASE_URL }); await c.connect(); " +
+  "await c.query('BEGIN'); await c.query('LOCK TABLE items IN ACCESS EXCLUSIVE MODE'); " +
+  `await new Promise((r) => setTimeout(r, ${LOCK_SECONDS * 1000})); await c.query('COMMIT'); await c.end()`
+const COUNT_LOCK_WAITS =
+  "import pg from 'pg'; const c = new pg.Client({ connectionString: process.env.DATABASE_URL }); await c.connect(); " +
+  "const { rows } = await c.query(`SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'items'::regclass AND NOT granted`); " +
+  'console.log(rows[0].n); await c.end()'
 
 describe('dependency outages', () => {
   const s = settings()
@@ -198,5 +211,39 @@ describe('dependency outages', () => {
     const tail = diff(after.totals, (await client.mark()).totals)
     expect(tail.failed).toBe(0)
     expect(tail.ok).toBeGreaterThan(0)
+  })
+  it('a spike that holds every pooled connection while Postgres is healthy: every pod stays in the endpoints', async () => {
+    const pods = (await appPods(k)).map((p) => p.metadata.name)
+    const timeline = await deployedTimings(k)
+    // 15 requests in flight per pod, on a table held locked: each pod's pool (PG_POOL_MAX - 1)
+    // is taken and the rest queue, as in a spike of slow queries. Readiness has its own
+    // connection: it must not wait in that queue.
+    const spike = await LoadClient.start(k, s, 'spike-client', { keepAliveClients: 15 * pods.length, newConnClients: 0, intervalMs: 0, timeoutMs: CLIENT_TIMEOUT_MS })
+    const t0 = Date.now()
+    mark('items locked (spike)')
+    const locking = k.exec(pods[0]!, ['node', '--input-type=module', '-e', LOCK_ITEMS], 120_000)
+    let waiting: number
+    try {
+      await sleep(5000)
+      const counted = await k.exec(pods[1] ?? pods[0]!, ['node', '--input-type=module', '-e', COUNT_LOCK_WAITS])
+      expect(counted.code, counted.stderr).toBe(0)
+      waiting = Number(counted.stdout.trim())
+      await sleep(Math.max(0, t0 + LOCK_SECONDS * 1000 - Date.now()))
+    } finally {
+      const locked = await locking
+      expect(locked.code, locked.stderr).toBe(0)
+      mark('items unlocked')
+      await spike.stop()
+    }
+    const left = pods.filter((p) => rec.endpointChange(p, false, t0) !== undefined)
+    results.figure(
+      'spike',
+      { lockSeconds: LOCK_SECONDS, queriesWaiting: waiting, podsThatLeftEndpoints: left.length, pods: pods.length },
+      `spike (items locked ${LOCK_SECONDS} s, ${15 * pods.length} requests in flight): ${waiting} queries waiting on the lock, ` +
+        `${left.length} of ${pods.length} pods left the endpoints (readiness budget ${failureBudgetSeconds(timeline.readiness)} s)`,
+    )
+    // Every pod's pool was saturated: more queries waiting than the pods' pools hold.
+    expect(waiting).toBeGreaterThanOrEqual(pods.length * 2)
+    expect(left).toEqual([])
   })
 })

@@ -3,6 +3,7 @@
 // tests read traces back from. The image comes from the caller (images.jaeger, which
 // JAEGER_IMAGE overrides): no relative import here, so the bench can load this file too.
 import { GenericContainer, getContainerRuntimeClient, ImageName, Wait, type StartedNetwork, type StartedTestContainer } from 'testcontainers'
+import { startContainer } from './stack.js'
 
 export const OTLP_HTTP_PORT = 4318
 const QUERY_PORT = 16686
@@ -69,11 +70,13 @@ export async function startJaeger(imageName: string, network?: StartedNetwork): 
   const exposed = Object.keys((await client.image.inspect(image)).Config.ExposedPorts ?? {}) as Array<`${number}/${'tcp' | 'udp'}`>
   let definition = new GenericContainer(imageName)
   if (network) definition = definition.withNetwork(network).withNetworkAliases('jaeger')
-  const container = await definition
-    .withExposedPorts(...new Set([...exposed, `${OTLP_HTTP_PORT}/tcp` as const, `${QUERY_PORT}/tcp` as const]))
-    .withWaitStrategy(Wait.forHttp('/api/services', QUERY_PORT).forStatusCode(200))
-    .withStartupTimeout(120_000)
-    .start()
+  const container = await startContainer(() =>
+    definition
+      .withExposedPorts(...new Set([...exposed, `${OTLP_HTTP_PORT}/tcp` as const, `${QUERY_PORT}/tcp` as const]))
+      .withWaitStrategy(Wait.forHttp('/api/services', QUERY_PORT).forStatusCode(200))
+      .withStartupTimeout(120_000)
+      .start(),
+  )
   const host = container.getHost()
   const query = `http://${host}:${container.getMappedPort(QUERY_PORT)}/api`
   return {

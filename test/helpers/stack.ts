@@ -22,19 +22,37 @@ export interface Stack {
   stop(): Promise<void>
 }
 
+/**
+ * Starts a container, once more if the engine lost the race for the host port it picked
+ * ("bind: address already in use"): between its choice and its bind, a test's own
+ * listener on port 0 may take the same port. Setup, not the behaviour under test.
+ */
+export async function startContainer<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start()
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof Error) || !err.message.includes('address already in use')) throw err
+      console.warn(`container start lost a host port race, trying again: ${err.message}`)
+    }
+  }
+}
+
 export async function startStack({ toxiproxy = false }: { toxiproxy?: boolean } = {}): Promise<Stack> {
   await containerEngine() // a missing engine fails here, with a message that says what to install
   const network = await new Network().start()
   const [postgres, redis, proxy] = await Promise.all([
-    new PostgreSqlContainer(images.postgres)
-      .withNetwork(network)
-      .withNetworkAliases('postgres')
-      .withUsername('app')
-      .withPassword('s3cret-pw')
-      .withDatabase('app')
-      .start(),
-    new RedisContainer(images.redis).withNetwork(network).withNetworkAliases('redis').start(),
-    toxiproxy ? new ToxiProxyContainer(images.toxiproxy).withNetwork(network).start() : undefined,
+    startContainer(() =>
+      new PostgreSqlContainer(images.postgres)
+        .withNetwork(network)
+        .withNetworkAliases('postgres')
+        .withUsername('app')
+        .withPassword('s3cret-pw')
+        .withDatabase('app')
+        .start(),
+    ),
+    startContainer(() => new RedisContainer(images.redis).withNetwork(network).withNetworkAliases('redis').start()),
+    toxiproxy ? startContainer(() => new ToxiProxyContainer(images.toxiproxy).withNetwork(network).start()) : undefined,
   ])
   const directDatabaseUrl = postgres.getConnectionUri()
   let databaseUrl = directDatabaseUrl

@@ -139,9 +139,12 @@ describe('a request to GET /api/items/:id', () => {
     for (const span of [...redis, select]) {
       expect(parentOf(span), `${span.operationName} is a child of the request span`).toBe(fastify!.spanID)
       expect(kind(span)).toBe('client')
-      // Within the request (start times come back in whole milliseconds: 1 ms of slack).
+      // Started within the request (start times come back in whole milliseconds: 1 ms of slack).
       expect(span.startTime).toBeGreaterThanOrEqual(root.startTime)
-      expect(span.startTime + span.duration).toBeLessThanOrEqual(root.startTime + root.duration + 1000)
+      expect(span.startTime).toBeLessThanOrEqual(root.startTime + root.duration + 1000)
+      // The cache write is off the request path (items.ts): it may end after the response.
+      const awaited = String(statement(span) || span.operationName).split(' ')[0]!.toLowerCase() !== 'set'
+      if (awaited) expect(span.startTime + span.duration).toBeLessThanOrEqual(root.startTime + root.duration + 1000)
     }
     // Bound parameters are not in the span (only the statement with its $1).
     expect(statement(select)).toContain('$1')
