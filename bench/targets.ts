@@ -2,7 +2,7 @@
 // Each listens on 127.0.0.1 (an ephemeral port), tells its parent the port over IPC,
 // and answers { type: 'stats' } with its own user + system CPU time, so the parent can
 // divide a run's CPU time by the requests the run completed (and, for the template,
-// the readiness queries that reached the Postgres pool). IPC instead of an HTTP stats
+// the readiness `SELECT 1` queries sent to Postgres, counted at pg.Client's query). IPC instead of an HTTP stats
 // route: nothing is added to the app under measurement.
 //
 //   fastify-logger    bare Fastify 5 with a pino logger, its route at `warn` (the verdict's baseline)
@@ -30,7 +30,7 @@ interface Started {
   port: number
   /** The metrics listener's port (template only). */
   metricsPort?: number
-  /** Readiness `SELECT 1` queries that reached the pool (template only). */
+  /** Readiness `SELECT 1` queries sent to Postgres (template only). */
   selectOne?: () => number
   close: () => Promise<unknown>
 }
@@ -91,17 +91,18 @@ const starters: Record<Target, () => Promise<Started>> = {
     const { startMetricsServer } = (await import(dist('metrics.js'))) as typeof import('../src/metrics.js')
     const config = loadConfig(process.env)
     const app = await buildApp(config)
-    // Count readiness queries at the pool the check captured at build time: it calls
-    // `pool.query(...)` on this same object, so an own property shadows the prototype method.
-    const pool = app.pg
-    const query = pool.query.bind(pool) as (...args: unknown[]) => unknown
+    // Count readiness queries where every one goes through: pg.Client's query. The check
+    // runs on a dedicated client of its own (src/checks/postgres.ts), not the app's pool,
+    // so a wrapper on the pool counted nothing; the pool's clients are pg.Clients too.
+    const { default: pg } = await import('pg')
+    const query = Reflect.get(pg.Client.prototype, 'query') as (...args: unknown[]) => unknown
     let selectOne = 0
-    pool.query = ((...args: unknown[]) => {
+    pg.Client.prototype.query = function (this: unknown, ...args: unknown[]) {
       const [q] = args
       const text = typeof q === 'string' ? q : (q as { text?: unknown } | undefined)?.text
       if (typeof text === 'string' && text.trim() === 'SELECT 1') selectOne++
-      return query(...args)
-    }) as typeof pool.query
+      return query.apply(this, args)
+    } as typeof pg.Client.prototype.query
     // As src/server.ts does: metrics on unless METRICS_PORT=0.
     const metrics = app.hasDecorator('metrics')
       ? await startMetricsServer({ port: config.metricsPort, host: config.host, registry: app.metrics, log: app.log })
