@@ -3,7 +3,6 @@
 // tests read traces back from. The image comes from the caller (images.jaeger, which
 // JAEGER_IMAGE overrides): no relative import here, so the bench can load this file too.
 import { GenericContainer, getContainerRuntimeClient, ImageName, Wait, type StartedNetwork, type StartedTestContainer } from 'testcontainers'
-import { startContainer } from './stack.js'
 
 export const OTLP_HTTP_PORT = 4318
 const QUERY_PORT = 16686
@@ -61,7 +60,14 @@ async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
  * the tests run on, an exposed port left unpublished is reported as a binding that never
  * comes, and the start waits for it forever.
  */
-export async function startJaeger(imageName: string, network?: StartedNetwork): Promise<Jaeger> {
+export async function startJaeger(
+  imageName: string,
+  network?: StartedNetwork,
+  // How to start it: the tests pass stack.ts's startContainer (it retries a lost host-port
+  // race). Not imported here: the bench loads this file with Node's type stripping, which
+  // resolves no `./x.js` import to its `.ts` source.
+  startWith: <T>(start: () => Promise<T>) => Promise<T> = (start) => start(),
+): Promise<Jaeger> {
   const client = await getContainerRuntimeClient()
   const image = ImageName.fromString(imageName)
   if (!(await client.image.exists(image))) {
@@ -70,7 +76,7 @@ export async function startJaeger(imageName: string, network?: StartedNetwork): 
   const exposed = Object.keys((await client.image.inspect(image)).Config.ExposedPorts ?? {}) as Array<`${number}/${'tcp' | 'udp'}`>
   let definition = new GenericContainer(imageName)
   if (network) definition = definition.withNetwork(network).withNetworkAliases('jaeger')
-  const container = await startContainer(() =>
+  const container = await startWith(() =>
     definition
       .withExposedPorts(...new Set([...exposed, `${OTLP_HTTP_PORT}/tcp` as const, `${QUERY_PORT}/tcp` as const]))
       .withWaitStrategy(Wait.forHttp('/api/services', QUERY_PORT).forStatusCode(200))

@@ -12,7 +12,7 @@ import { expectAlive, until } from '../helpers/integration-probes.js'
 import { parentOf, startJaeger, tag, type Jaeger, type JaegerSpan, type JaegerTrace } from '../helpers/jaeger.js'
 import { sample, samples } from '../helpers/metrics.js'
 import { startServer, type ServerProcess, type StartOptions } from '../helpers/server.js'
-import { startStack, type Stack } from '../helpers/stack.js'
+import { startContainer, startStack, type Stack } from '../helpers/stack.js'
 import { terminated } from '../helpers/suite.js'
 
 let stack: Stack
@@ -23,7 +23,7 @@ const servers: ServerProcess[] = []
 
 beforeAll(async () => {
   stack = await startStack({ toxiproxy: true })
-  jaeger = await startJaeger(images.jaeger, stack.network)
+  jaeger = await startJaeger(images.jaeger, stack.network, startContainer)
   otlpProxy = await stack.toxiproxy!.createProxy({ name: 'otlp', upstream: 'jaeger:4318' })
 }, 240_000)
 
