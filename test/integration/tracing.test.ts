@@ -103,7 +103,7 @@ describe('a cache-aside read (GET /fixture/items/:id)', () => {
   let request: Awaited<ReturnType<typeof traced>>
 
   beforeAll(async () => {
-    server = await start(`items-${newId(3)}`)
+    server = await start(`cache-aside-${newId(3)}`)
     // Shared by this block's tests: stopped after them (afterAll), not after the first.
     servers.splice(servers.indexOf(server), 1)
     const id = await uncachedRow()
