@@ -7,7 +7,6 @@
 // GET and HEAD (fastify adds HEAD for GET routes); query strings are ignored by routing.
 import type { FastifyInstance, FastifyReply, FastifySchema, RouteShorthandOptions } from 'fastify'
 import { Type } from 'typebox'
-import type { Lifecycle } from '../lifecycle.js'
 import type { Readiness, ReadinessReport } from '../readiness.js'
 
 declare module 'fastify' {
@@ -19,30 +18,45 @@ declare module 'fastify' {
   }
 }
 
-export interface ProbeOptions {
-  lifecycle: Lifecycle
-  readiness: Readiness
-  /** Sustained event-loop or memory pressure (pressure.ts over @fastify/under-pressure's samples). */
-  underPressure: () => boolean
+/** What the probes read of the process's state: lifecycle.ts's Lifecycle, or any object with these two. */
+export interface ProbeLifecycle {
+  /** Initialisation finished: /startup answers 200, /ready runs its checks. */
+  readonly started: boolean
+  /** Draining or closing: /ready answers 503. */
+  readonly stopping: boolean
 }
 
-const probeRoute = (schema: FastifySchema): RouteShorthandOptions => ({
-  // Successful probes every few seconds per replica would drown the logs; failures
-  // and readiness flips are logged explicitly below.
-  logLevel: 'warn',
-  // Probes are never shed under load: shedding /health would get a busy pod killed,
-  // which only moves its load onto the others. /ready reports pressure itself.
-  // Nor timed in http_request_duration_seconds: they are the hottest routes (each kubelet,
-  // each load balancer) and would swamp real traffic's latency; metrics.ts says more.
-  // `probe` lets app-wide hooks tell probes apart (business routes answer 503 until
-  // initialisation completes; probes report it themselves).
-  // Nor rate limited: every kubelet probe comes from the node's one address.
-  // Nor traced: they would drown real traffic (tracing-sdk.ts).
-  config: { pressureHandler: () => undefined, metrics: false, probe: true, rateLimit: false, otel: false },
-  // A kubelet renders no documents: browser security headers would only cost time.
-  helmet: false,
-  schema: { tags: ['probes'], ...schema },
-})
+export interface ProbeOptions {
+  lifecycle: ProbeLifecycle
+  readiness: Readiness
+  /** Sustained event-loop or memory pressure (pressure.ts over @fastify/under-pressure's samples). Absent: never. */
+  underPressure?: () => boolean
+}
+
+// Built apart from the route, not as a literal in it: several keys are other plugins'
+// (metrics.ts, @fastify/under-pressure, @fastify/rate-limit, @fastify/otel, @fastify/helmet,
+// @fastify/swagger's summary and tags), read when the app registers them, and the file
+// must type-check in an app without them or their declarations of these keys.
+const probeRoute = (schema: FastifySchema & { summary: string }): RouteShorthandOptions => {
+  const options = {
+    // Successful probes every few seconds per replica would drown the logs; failures
+    // and readiness flips are logged explicitly below.
+    logLevel: 'warn' as const,
+    // Probes are never shed under load: shedding /health would get a busy pod killed,
+    // which only moves its load onto the others. /ready reports pressure itself.
+    // Nor timed in http_request_duration_seconds: they are the hottest routes (each kubelet,
+    // each load balancer) and would swamp real traffic's latency; metrics.ts says more.
+    // `probe` lets app-wide hooks tell probes apart (business routes answer 503 until
+    // initialisation completes; probes report it themselves).
+    // Nor rate limited: every kubelet probe comes from the node's one address.
+    // Nor traced: they would drown real traffic (tracing-sdk.ts).
+    config: { pressureHandler: () => undefined, metrics: false, probe: true, rateLimit: false as const, otel: false },
+    // A kubelet renders no documents: browser security headers would only cost time.
+    helmet: false as const,
+    schema: { tags: ['probes'], ...schema },
+  }
+  return options
+}
 
 // The probe bodies' contract, for the OpenAPI spec. The answers below are serialised once,
 // by hand (hot routes); the Schemathesis run checks them against these schemas.
@@ -108,7 +122,7 @@ function fromReport(report: ReadinessReport, underPressure: boolean): Answer {
   return answer(200, { status: 'ready', ...degraded, checks: report.checks })
 }
 
-export async function probeRoutes(app: FastifyInstance, { lifecycle, readiness, underPressure }: ProbeOptions) {
+export async function probeRoutes(app: FastifyInstance, { lifecycle, readiness, underPressure = () => false }: ProbeOptions) {
   app.get('/health', probeRoute({ summary: 'Liveness: the process answers (no I/O)', response: { 200: Status('ok', 'Alive') } }), (_req, reply) =>
     send(reply, HEALTH),
   )
