@@ -12,7 +12,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { images } from '../helpers/images.js'
 import { getJson, until } from '../helpers/integration-probes.js'
 import { sample } from '../helpers/metrics.js'
-import { startServer, type ServerProcess } from '../helpers/server.js'
+import { freePort, startServer, type ServerProcess } from '../helpers/server.js'
 import { startContainer } from '../helpers/stack.js'
 import { containerEngine } from '../helpers/tools.js'
 import { compile, copyPattern, type Copy } from './copy.js'
@@ -200,7 +200,7 @@ describe(`patterns of ${recipePath}, copied into a foreign Fastify app`, () => {
 
       // Nothing listens there: transient, retried until the signal, which exits 0.
       const unreachable = new URL(databaseUrl)
-      unreachable.port = String((await startUpstream().then(async (u) => (await u.close(), new URL(u.url)))).port)
+      unreachable.port = String(await freePort())
       const waiting = await run(copy, { DATABASE_URL: unreachable.href })
       await waiting.waitForLog((l) => l.msg === 'startup: migrations not ready, retrying', 60_000)
       expect(await terminate(waiting)).toEqual({ code: 0, signal: null })
