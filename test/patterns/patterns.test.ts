@@ -5,6 +5,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { PostgreSqlContainer, type StartedPostgreSqlContainer } from '@testcontainers/postgresql'
 import { RedisContainer, type StartedRedisContainer } from '@testcontainers/redis'
 import pg from 'pg'
@@ -16,7 +17,7 @@ import { freePort, startServer, type ServerProcess } from '../helpers/server.js'
 import { startContainer } from '../helpers/stack.js'
 import { containerEngine } from '../helpers/tools.js'
 import { compile, copyPattern, type Copy } from './copy.js'
-import { readRecipe, recipePath } from './recipe.js'
+import { readRecipe, recipePath, repoRoot, unreachedFiles } from './recipe.js'
 
 // A copy's tsc and, for some, a container start, on a loaded two-core machine: a bound on
 // the setup, not on the behaviour.
@@ -101,11 +102,13 @@ async function terminate(server: ServerProcess) {
 }
 
 describe(`patterns of ${recipePath}, copied into a foreign Fastify app`, () => {
-  it('names the six patterns, each with files that exist', () => {
+  it('names the six patterns, each with its files and wiring, and no file that nothing imports', () => {
     expect([...recipe.keys()].sort()).toEqual(['clients', 'config', 'metrics', 'migrations', 'probes', 'shutdown'])
     for (const pattern of recipe.values()) {
       expect(pattern.files.length, pattern.id).toBeGreaterThan(0)
       expect(pattern.wiring.length, pattern.id).toBeGreaterThan(0)
+      // Missing files fail the copy's tsc below; superfluous ones fail here.
+      expect(unreachedFiles(pattern, (from) => readFileSync(`${repoRoot}${from}`, 'utf8')), pattern.id).toEqual([])
     }
   })
 

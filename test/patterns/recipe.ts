@@ -2,6 +2,7 @@
 // need, and the wiring files to write. The page is the one source: the test copies what
 // it says, so the recipe and the proof cannot disagree.
 import { readFileSync } from 'node:fs'
+import { posix } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
@@ -46,4 +47,24 @@ export function readRecipe(markdown = readFileSync(`${repoRoot}${recipePath}`, '
     } else throw new Error(`${recipePath}: a pattern=${attrs.pattern} block that is neither a file list (text) nor a wiring file (file=)`)
   }
   return patterns
+}
+
+/**
+ * The listed files that nothing reaches: neither the wiring nor another listed file imports
+ * them (relative imports, followed from the wiring). The list must be exactly what is needed.
+ */
+export function unreachedFiles(pattern: Pattern, read: (from: string) => string): string[] {
+  const byPath = new Map(pattern.files.map((f) => [f.to, f.from]))
+  const seen = new Set<string>()
+  const visit = (path: string, code: string) => {
+    for (const [, spec] of code.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)\.js'/g)) {
+      const target = posix.join(posix.dirname(path), `${spec}.ts`)
+      const from = byPath.get(target)
+      if (from === undefined || seen.has(target)) continue
+      seen.add(target)
+      visit(target, read(from))
+    }
+  }
+  for (const { file, code } of pattern.wiring) visit(file, code)
+  return pattern.files.filter((f) => !seen.has(f.to)).map((f) => f.from)
 }
