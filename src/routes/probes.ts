@@ -6,7 +6,6 @@
 //   /ready   readiness: "should I get traffic now?"                Dependencies + drain.
 // GET and HEAD (fastify adds HEAD for GET routes); query strings are ignored by routing.
 import type { FastifyInstance, FastifyReply, FastifySchema, RouteShorthandOptions } from 'fastify'
-import { Type } from 'typebox'
 import type { Readiness, ReadinessReport } from '../readiness.js'
 
 declare module 'fastify' {
@@ -59,32 +58,40 @@ const probeRoute = (schema: FastifySchema & { summary: string }): RouteShorthand
 }
 
 // The probe bodies' contract, for the OpenAPI spec. The answers below are serialised once,
-// by hand (hot routes); the Schemathesis run checks them against these schemas.
-const Status = <S extends string>(status: S, description: string) =>
-  Type.Object({ status: Type.Literal(status) }, { additionalProperties: false, description })
-const CheckResult = Type.Object(
+// by hand (hot routes); the Schemathesis run checks them against these schemas. Plain JSON
+// Schema: no schema library to copy along with the probes.
+const literal = (value: string | boolean, description?: string) => ({ type: typeof value, const: value, ...(description ? { description } : {}) })
+const object = (properties: Record<string, object>, required: string[], description?: string) => ({
+  type: 'object',
+  required,
+  properties,
+  additionalProperties: false,
+  ...(description ? { description } : {}),
+})
+const Status = (status: string, description: string) => object({ status: literal(status) }, ['status'], description)
+const CheckResult = object(
   {
-    status: Type.Union([Type.Literal('ok'), Type.Literal('fail')]),
-    critical: Type.Boolean({ description: 'Only a failing critical check fails readiness' }),
-    latencyMs: Type.Integer({ minimum: 0 }),
-    reason: Type.Optional(Type.String({ description: 'A short cause, e.g. "timeout"; never an address' })),
+    status: { anyOf: [literal('ok'), literal('fail')] },
+    critical: { type: 'boolean', description: 'Only a failing critical check fails readiness' },
+    latencyMs: { type: 'integer', minimum: 0 },
+    reason: { type: 'string', description: 'A short cause, e.g. "timeout"; never an address' },
   },
-  { additionalProperties: false },
+  ['status', 'critical', 'latencyMs'],
 )
 const readiness = {
-  degraded: Type.Optional(Type.Literal(true, { description: 'A non-critical check fails (e.g. the cache): still serving' })),
-  degradedReason: Type.Optional(Type.String()),
-  checks: Type.Record(Type.String(), CheckResult),
+  degraded: literal(true, 'A non-critical check fails (e.g. the cache): still serving'),
+  degradedReason: { type: 'string' },
+  checks: { type: 'object', patternProperties: { '^.*$': CheckResult } },
 }
-const Ready = Type.Object({ status: Type.Literal('ready'), ...readiness }, { additionalProperties: false, description: 'Ready for traffic' })
-const NotReady = Type.Object(
+const Ready = object({ status: literal('ready'), ...readiness }, ['status', 'checks'], 'Ready for traffic')
+const NotReady = object(
   {
-    status: Type.Literal('not ready'),
-    reason: Type.String({ description: '"starting", "shutting down", "under pressure", or the failing checks and their causes' }),
+    status: literal('not ready'),
+    reason: { type: 'string', description: '"starting", "shutting down", "under pressure", or the failing checks and their causes' },
     ...readiness,
-    checks: Type.Optional(readiness.checks),
   },
-  { additionalProperties: false, description: 'Not ready: starting, draining, a critical dependency down, or sustained pressure' },
+  ['status', 'reason'],
+  'Not ready: starting, draining, a critical dependency down, or sustained pressure',
 )
 
 // Bodies are serialised once and sent as strings: probes are the hottest routes of a
