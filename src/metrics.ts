@@ -17,9 +17,7 @@ import type { AddressInfo } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest, HookHandlerDoneFunction, onResponseHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import type pg from 'pg'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { Redis } from 'ioredis'
 import { PHASES, type Lifecycle, type Phase } from './lifecycle.js'
 import type { CheckResult, Readiness } from './readiness.js'
 import { registerTracingMetrics } from './tracing-metrics.js'
@@ -36,11 +34,21 @@ declare module 'fastify' {
   }
 }
 
+/** What the pool gauges read: a pg.Pool. */
+export interface PoolStats {
+  totalCount: number
+  idleCount: number
+  waitingCount: number
+  options: { max: number }
+}
+
 export interface MetricsOptions {
   lifecycle: Lifecycle
   readiness: Readiness
-  pool: pg.Pool
-  redis: Redis
+  /** The Postgres pool (plugins/postgres.ts); absent: no pg_pool_* gauges. */
+  pool?: PoolStats
+  /** The Redis client (plugins/redis.ts), read for its connection state; absent: no redis_connection_state. */
+  redis?: { status: string }
   /** SHUTDOWN_TIMEOUT_MS, exposed so an alert can compare a shutdown's progress with it. */
   shutdownTimeoutMs: number
 }
@@ -202,17 +210,20 @@ export default fp<MetricsOptions>(
           this.set(read())
         },
       })
-    poolGauge('pg_pool_clients', 'Postgres connections open in the pool (idle and in use).', () => pool.totalCount)
-    poolGauge('pg_pool_idle_clients', 'Postgres connections open and idle in the pool.', () => pool.idleCount)
-    poolGauge('pg_pool_waiting_requests', 'Queries waiting for a pool connection (the pool is at PG_POOL_MAX).', () => pool.waitingCount)
-    poolGauge('pg_pool_max_clients', 'PG_POOL_MAX: the most connections the pool opens.', () => pool.options.max)
-    stateGauge('redis_connection_state', 'The Redis client connection state: 1 for the current one (ready is connected).', 'state', REDIS_STATES, () => redis.status)
+    if (pool) {
+      poolGauge('pg_pool_clients', 'Postgres connections open in the pool (idle and in use).', () => pool.totalCount)
+      poolGauge('pg_pool_idle_clients', 'Postgres connections open and idle in the pool.', () => pool.idleCount)
+      poolGauge('pg_pool_waiting_requests', 'Queries waiting for a pool connection (the pool is at PG_POOL_MAX).', () => pool.waitingCount)
+      poolGauge('pg_pool_max_clients', 'PG_POOL_MAX: the most connections the pool opens.', () => pool.options.max)
+    }
+    if (redis) stateGauge('redis_connection_state', 'The Redis client connection state: 1 for the current one (ready is connected).', 'state', REDIS_STATES, () => redis.status)
 
     // ---- tracing (only when on: the preload started it) -------------------------------------
     const traces = tracing()
     if (traces) registerTracingMetrics(registry, traces)
   },
-  { name: 'metrics', dependencies: ['postgres', 'redis'] },
+  // No plugin dependencies: the pool and the client come in as options, whoever decorates them.
+  { name: 'metrics' },
 )
 
 export interface MetricsServerOptions {

@@ -1,31 +1,15 @@
 // Initialisation, after the server listens: migrate Postgres, and connect to the Redis
-// cache without waiting for it.
-// Until it completes /startup answers 503 and the kubelet holds off liveness and
-// readiness probes (startupProbe). A failure is
-//  - transient (connection refused or reset, timeout, name not resolvable yet, server
-//    starting, too many connections, lock timeout, deadlock): retried with backoff, not
-//    a crash. A crash loop would only add restart delays, while the startup probe's
-//    budget already bounds how long we may take;
-//  - permanent (wrong password, missing database, an error in a migration's SQL):
-//    waiting cannot cure it, and retrying at warn until the startup probe kills the pod
-//    hides the cause for minutes. One fatal line, then server.ts exits with
-//    EXIT_STARTUP_FAILED: the pod shows Error / CrashLoopBackOff at once, with the
-//    cause in `kubectl logs --previous`.
+// cache without waiting for it. Each step is retried while its failure is transient, and
+// ends the process when it is permanent (retry.ts).
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import { migrate, type Migration } from './migrate.js'
-import { reconnectDelay } from './plugins/redis.js'
-import { describeError, isTransient } from './errors.js'
+import { describeError } from './errors.js'
+import { PermanentStartupError, retry } from './retry.js'
 import { tracing } from './tracing-state.js'
 
-/** Exit code of a permanent startup failure (EX_SOFTWARE): distinct from 78 (bad config) and 1 (crash). */
-export const EXIT_STARTUP_FAILED = 70
-
-export class PermanentStartupError extends Error {
-  override name = 'PermanentStartupError'
-  readonly exitCode = EXIT_STARTUP_FAILED
-}
+export { EXIT_STARTUP_FAILED, PermanentStartupError } from './retry.js'
 
 export interface InitialiseOptions {
   /** Default: migrate.ts's list. */
@@ -89,30 +73,6 @@ async function warmUp(app: FastifyInstance, { poolMin = 0, warmUp: paths = [] }:
 // accepted or rejected credentials come within milliseconds; an unreachable host is
 // left to the background).
 const REDIS_GRACE_MS = 500
-
-/** Runs `step` until it succeeds: transient failures retried with backoff, permanent ones thrown as PermanentStartupError. */
-async function retry<T>(app: FastifyInstance, name: string, step: () => Promise<T>, signal: AbortSignal): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    signal.throwIfAborted()
-    const start = performance.now()
-    try {
-      const result = await step()
-      app.log.info({ step: name, ms: Math.round(performance.now() - start), result: Array.isArray(result) ? { migrationsApplied: result } : undefined }, `startup: ${name} ok`)
-      return result
-    } catch (err) {
-      if (signal.aborted) throw err
-      if (!isTransient(err)) {
-        // describeError: code and message, URLs masked; pg and ioredis never put the password in either.
-        const line = `startup: ${name} failed, not retrying: ${describeError(err)}`
-        app.log.fatal({ step: name, attempt: attempt + 1, exitCode: EXIT_STARTUP_FAILED }, line)
-        throw new PermanentStartupError(line)
-      }
-      const delay = reconnectDelay(attempt)
-      app.log.warn({ step: name, attempt: attempt + 1, retryInMs: delay, reason: describeError(err) }, `startup: ${name} not ready, retrying`)
-      await sleep(delay, undefined, { signal })
-    }
-  }
-}
 
 // ioredis rejects a failed connect with a generic "Connection is closed." and reports the
 // cause (WRONGPASS, ECONNREFUSED) as an 'error' event: reject with the cause instead.

@@ -3,6 +3,7 @@
 // can listen, and answer its probes, while Redis is still unreachable.
 import fp from 'fastify-plugin'
 import { Redis } from 'ioredis'
+import { reconnectDelay } from '../backoff.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -13,12 +14,6 @@ declare module 'fastify' {
 export interface RedisOptions {
   url: string
   commandTimeoutMs: number
-}
-
-/** Reconnect delay: exponential with jitter, capped, so replicas don't reconnect in lockstep. */
-export function reconnectDelay(attempt: number): number {
-  const base = Math.min(100 * 2 ** Math.min(attempt, 10), 5000)
-  return Math.round(base / 2 + Math.random() * (base / 2))
 }
 
 export default fp<RedisOptions>(

@@ -6,8 +6,6 @@
 //   /ready   readiness: "should I get traffic now?"                Dependencies + drain.
 // GET and HEAD (fastify adds HEAD for GET routes); query strings are ignored by routing.
 import type { FastifyInstance, FastifyReply, FastifySchema, RouteShorthandOptions } from 'fastify'
-import { Type } from 'typebox'
-import type { Lifecycle } from '../lifecycle.js'
 import type { Readiness, ReadinessReport } from '../readiness.js'
 
 declare module 'fastify' {
@@ -19,58 +17,81 @@ declare module 'fastify' {
   }
 }
 
-export interface ProbeOptions {
-  lifecycle: Lifecycle
-  readiness: Readiness
-  /** Sustained event-loop or memory pressure (pressure.ts over @fastify/under-pressure's samples). */
-  underPressure: () => boolean
+/** What the probes read of the process's state: lifecycle.ts's Lifecycle, or any object with these two. */
+export interface ProbeLifecycle {
+  /** Initialisation finished: /startup answers 200, /ready runs its checks. */
+  readonly started: boolean
+  /** Draining or closing: /ready answers 503. */
+  readonly stopping: boolean
 }
 
-const probeRoute = (schema: FastifySchema): RouteShorthandOptions => ({
-  // Successful probes every few seconds per replica would drown the logs; failures
-  // and readiness flips are logged explicitly below.
-  logLevel: 'warn',
-  // Probes are never shed under load: shedding /health would get a busy pod killed,
-  // which only moves its load onto the others. /ready reports pressure itself.
-  // Nor timed in http_request_duration_seconds: they are the hottest routes (each kubelet,
-  // each load balancer) and would swamp real traffic's latency; metrics.ts says more.
-  // `probe` lets app-wide hooks tell probes apart (business routes answer 503 until
-  // initialisation completes; probes report it themselves).
-  // Nor rate limited: every kubelet probe comes from the node's one address.
-  // Nor traced: they would drown real traffic (tracing-sdk.ts).
-  config: { pressureHandler: () => undefined, metrics: false, probe: true, rateLimit: false, otel: false },
-  // A kubelet renders no documents: browser security headers would only cost time.
-  helmet: false,
-  schema: { tags: ['probes'], ...schema },
-})
+export interface ProbeOptions {
+  lifecycle: ProbeLifecycle
+  readiness: Readiness
+  /** Sustained event-loop or memory pressure (pressure.ts over @fastify/under-pressure's samples). Absent: never. */
+  underPressure?: () => boolean
+}
+
+// Built apart from the route, not as a literal in it: several keys are other plugins'
+// (metrics.ts, @fastify/under-pressure, @fastify/rate-limit, @fastify/otel, @fastify/helmet,
+// @fastify/swagger's summary and tags), read when the app registers them, and the file
+// must type-check in an app without them or their declarations of these keys.
+const probeRoute = (schema: FastifySchema & { summary: string }): RouteShorthandOptions => {
+  const options = {
+    // Successful probes every few seconds per replica would drown the logs; failures
+    // and readiness flips are logged explicitly below.
+    logLevel: 'warn' as const,
+    // Probes are never shed under load: shedding /health would get a busy pod killed,
+    // which only moves its load onto the others. /ready reports pressure itself.
+    // Nor timed in http_request_duration_seconds: they are the hottest routes (each kubelet,
+    // each load balancer) and would swamp real traffic's latency; metrics.ts says more.
+    // `probe` lets app-wide hooks tell probes apart (business routes answer 503 until
+    // initialisation completes; probes report it themselves).
+    // Nor rate limited: every kubelet probe comes from the node's one address.
+    // Nor traced: they would drown real traffic (tracing-sdk.ts).
+    config: { pressureHandler: () => undefined, metrics: false, probe: true, rateLimit: false as const, otel: false },
+    // A kubelet renders no documents: browser security headers would only cost time.
+    helmet: false as const,
+    schema: { tags: ['probes'], ...schema },
+  }
+  return options
+}
 
 // The probe bodies' contract, for the OpenAPI spec. The answers below are serialised once,
-// by hand (hot routes); the Schemathesis run checks them against these schemas.
-const Status = <S extends string>(status: S, description: string) =>
-  Type.Object({ status: Type.Literal(status) }, { additionalProperties: false, description })
-const CheckResult = Type.Object(
+// by hand (hot routes); the Schemathesis run checks them against these schemas. Plain JSON
+// Schema: no schema library to copy along with the probes.
+const literal = (value: string | boolean, description?: string) => ({ type: typeof value, const: value, ...(description ? { description } : {}) })
+const object = (properties: Record<string, object>, required: string[], description?: string) => ({
+  type: 'object',
+  required,
+  properties,
+  additionalProperties: false,
+  ...(description ? { description } : {}),
+})
+const Status = (status: string, description: string) => object({ status: literal(status) }, ['status'], description)
+const CheckResult = object(
   {
-    status: Type.Union([Type.Literal('ok'), Type.Literal('fail')]),
-    critical: Type.Boolean({ description: 'Only a failing critical check fails readiness' }),
-    latencyMs: Type.Integer({ minimum: 0 }),
-    reason: Type.Optional(Type.String({ description: 'A short cause, e.g. "timeout"; never an address' })),
+    status: { anyOf: [literal('ok'), literal('fail')] },
+    critical: { type: 'boolean', description: 'Only a failing critical check fails readiness' },
+    latencyMs: { type: 'integer', minimum: 0 },
+    reason: { type: 'string', description: 'A short cause, e.g. "timeout"; never an address' },
   },
-  { additionalProperties: false },
+  ['status', 'critical', 'latencyMs'],
 )
 const readiness = {
-  degraded: Type.Optional(Type.Literal(true, { description: 'A non-critical check fails (e.g. the cache): still serving' })),
-  degradedReason: Type.Optional(Type.String()),
-  checks: Type.Record(Type.String(), CheckResult),
+  degraded: literal(true, 'A non-critical check fails (e.g. the cache): still serving'),
+  degradedReason: { type: 'string' },
+  checks: { type: 'object', patternProperties: { '^.*$': CheckResult } },
 }
-const Ready = Type.Object({ status: Type.Literal('ready'), ...readiness }, { additionalProperties: false, description: 'Ready for traffic' })
-const NotReady = Type.Object(
+const Ready = object({ status: literal('ready'), ...readiness }, ['status', 'checks'], 'Ready for traffic')
+const NotReady = object(
   {
-    status: Type.Literal('not ready'),
-    reason: Type.String({ description: '"starting", "shutting down", "under pressure", or the failing checks and their causes' }),
+    status: literal('not ready'),
+    reason: { type: 'string', description: '"starting", "shutting down", "under pressure", or the failing checks and their causes' },
     ...readiness,
-    checks: Type.Optional(readiness.checks),
   },
-  { additionalProperties: false, description: 'Not ready: starting, draining, a critical dependency down, or sustained pressure' },
+  ['status', 'reason'],
+  'Not ready: starting, draining, a critical dependency down, or sustained pressure',
 )
 
 // Bodies are serialised once and sent as strings: probes are the hottest routes of a
@@ -108,7 +129,7 @@ function fromReport(report: ReadinessReport, underPressure: boolean): Answer {
   return answer(200, { status: 'ready', ...degraded, checks: report.checks })
 }
 
-export async function probeRoutes(app: FastifyInstance, { lifecycle, readiness, underPressure }: ProbeOptions) {
+export async function probeRoutes(app: FastifyInstance, { lifecycle, readiness, underPressure = () => false }: ProbeOptions) {
   app.get('/health', probeRoute({ summary: 'Liveness: the process answers (no I/O)', response: { 200: Status('ok', 'Alive') } }), (_req, reply) =>
     send(reply, HEALTH),
   )

@@ -14,7 +14,7 @@ import { Recorder } from './watch.js'
 const HOLD_SECONDS = 60
 /** An image reference that no cluster has and that is never pulled (pullPolicy Never). */
 const HELD_BACK_IMAGE = 'postgres-held-back.invalid/postgres:never'
-/** The app's connection retry backoff is capped at 5 s (src/plugins/redis.ts reconnectDelay). */
+/** The app's connection retry backoff is capped at 5 s (src/backoff.ts reconnectDelay). */
 const RETRY_CAP_SECONDS = 5
 const SLACK_SECONDS = 5
 

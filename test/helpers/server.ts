@@ -79,13 +79,15 @@ export interface StartOptions {
   nodeArgs?: string[]
   /** Run with the tracing preload (`--import dist/tracing.js`), as the image and `npm start` do. */
   preload?: boolean
+  /** The entry point to run (default: serverEntry); another app's, say (test/patterns). */
+  entry?: string
 }
 
-export async function startServer(env: Record<string, string>, { waitFor = 'startup', nodeArgs = [], preload = false }: StartOptions = {}): Promise<ServerProcess> {
+export async function startServer(env: Record<string, string>, { waitFor = 'startup', nodeArgs = [], preload = false, entry = serverEntry }: StartOptions = {}): Promise<ServerProcess> {
   const port = await freePort()
   // Metrics are on by default (METRICS_PORT=9464): a free port, so servers can run side by side.
   const metricsPort = env.METRICS_PORT ?? String(await freePort())
-  const child = spawn(process.execPath, [...(preload ? ['--import', tracingPreload] : []), ...nodeArgs, serverEntry], {
+  const child = spawn(process.execPath, [...(preload ? ['--import', tracingPreload] : []), ...nodeArgs, entry], {
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', METRICS_PORT: metricsPort, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
