@@ -34,7 +34,7 @@ const STARTING_RETRY_AFTER_S = 2
 const startupGated = (route: { url?: string; config: unknown }) => route.url !== undefined && !(route.config as { probe?: boolean }).probe
 
 // under-pressure's sampling period; /ready needs several such samples in a row (pressure.ts).
-const PRESSURE_SAMPLE_MS = 1000
+export const PRESSURE_SAMPLE_MS = 1000
 
 /**
  * Requests that a new pod runs on itself before it reports ready (startup.ts), so the first

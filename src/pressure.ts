@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+
 // Sustained pressure for readiness. @fastify/under-pressure samples event-loop delay,
 // utilisation and memory once per interval and sheds business requests (503) as soon as
 // one sample is over a limit: shedding must react at once. Readiness must not: a pod that
@@ -60,4 +62,21 @@ export function sustainedFor(isOver: () => boolean, { forMs, intervalMs, onSusta
   }, intervalMs)
   timer.unref()
   return { stop: (): void => clearInterval(timer) }
+}
+
+/**
+ * Waits until `isUnderPressure` is false, checking every `pollMs`, for at most `maxWaitMs`;
+ * resolves with the milliseconds waited and whether it cleared. A sample that spans the
+ * boot (module loading, migrations, the warm-up's cold code) shows the event loop as
+ * delayed, and under-pressure sheds every business request until its next sample: a pod
+ * that reports ready meanwhile answers its first requests from the Service with 503.
+ */
+export async function pressureCleared(isUnderPressure: () => boolean, { pollMs, maxWaitMs, signal }: { pollMs: number; maxWaitMs: number; signal?: AbortSignal }): Promise<{ ms: number; cleared: boolean }> {
+  const start = performance.now()
+  while (isUnderPressure()) {
+    const ms = performance.now() - start
+    if (ms >= maxWaitMs || signal?.aborted) return { ms: Math.round(ms), cleared: false }
+    await sleep(pollMs)
+  }
+  return { ms: Math.round(performance.now() - start), cleared: true }
 }

@@ -19,6 +19,9 @@ export interface ServerOptions {
   warmUp?: readonly string[]
 }
 
+// Samples of under-pressure (app.ts) that startup waits at most for the boot's to clear.
+const PRESSURE_SETTLE_SAMPLES = 5
+
 // As PID 1 in a container, a signal without a handler is ignored, so a pod deleted while
 // this process boots would sit out its whole grace period and be SIGKILLed. Until the app
 // exists there is nothing to drain: exit 0 at once. handleSignals() replaces this.
@@ -35,11 +38,12 @@ export async function main(options: ServerOptions = {}): Promise<void> {
   const config = loadConfigOrExit(process.env)
 
   // Loaded only now, with the early handlers in place.
-  const [{ buildApp, watchMemory, warmUpRequests }, { createShutdown, handleSignals }, { initialise, PermanentStartupError }, { startMetricsServer }] = await Promise.all([
+  const [{ buildApp, watchMemory, warmUpRequests, PRESSURE_SAMPLE_MS }, { createShutdown, handleSignals }, { initialise, PermanentStartupError }, { startMetricsServer }, { pressureCleared }] = await Promise.all([
     import('./app.js'),
     import('./shutdown.js'),
     import('./startup.js'),
     import('./metrics.js'),
+    import('./pressure.js'),
   ])
 
   // HOST `::` (the default) is dual-stack (on Linux it accepts IPv4 too), so the kubelet's
@@ -83,6 +87,16 @@ export async function main(options: ServerOptions = {}): Promise<void> {
 
   try {
     await initialise(app, startup.signal, { poolMin: config.pgPoolMin, warmUp: options.warmUp ?? warmUpRequests, migrations: options.migrations })
+    // Not ready while under-pressure would shed the Service's first requests on a sample
+    // taken during the boot; a pod still loaded after a few samples is ready all the same,
+    // and sheds what it cannot take.
+    const settled = await pressureCleared(() => app.isUnderPressure(), { pollMs: 50, maxWaitMs: PRESSURE_SETTLE_SAMPLES * PRESSURE_SAMPLE_MS, signal: startup.signal })
+    if (settled.ms > 0) {
+      const fields = { step: 'pressure', ms: settled.ms, ...app.memoryUsage() }
+      if (settled.cleared) app.log.info(fields, 'startup: load shedding cleared')
+      else app.log.warn(fields, 'startup: still under pressure, ready all the same')
+    }
+    if (startup.signal.aborted) return
     app.lifecycle.enter('ready')
   } catch (err) {
     // Retrying cannot help (wrong password, missing database, broken migration), and

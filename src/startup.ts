@@ -21,7 +21,8 @@ export interface InitialiseOptions {
   warmUp?: readonly string[]
 }
 
-const WARM_UP_ROUNDS = 20
+/** Times each warm-up path runs. */
+export const WARM_UP_ROUNDS = 20
 
 export async function initialise(app: FastifyInstance, signal: AbortSignal, options: InitialiseOptions = {}): Promise<void> {
   // Startup gates on what the service cannot serve without: Postgres and its migrations.

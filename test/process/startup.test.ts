@@ -60,6 +60,19 @@ describe('permanent failures exit at once', () => {
   })
 })
 
+describe('ready once the boot has stopped shedding load', () => {
+  // under-pressure samples once a second and sheds every business request while the last
+  // sample was over a limit: a sample that spans a CPU-bound boot would have the Service's
+  // first requests to a new pod answered 503.
+  it('a warm-up that hogs the CPU for 3.6 s: ready after a clear sample, and the first request is served', async () => {
+    const s = await suite.start({ FIXTURE_WARM_UP_STALL_MS: '3600' })
+    const res = await fetch(`${s.url}/fixture/slow?ms=0`)
+    expect(res.status, await res.clone().text()).toBe(200)
+    expect(s.logs.find((l) => l.step === 'pressure')).toMatchObject({ msg: 'startup: load shedding cleared' })
+    expect(s.logs.findIndex((l) => l.step === 'pressure')).toBeLessThan(s.logs.findIndex((l) => l.lifecycle === 'ready'))
+  })
+})
+
 describe('busy dependencies are waited for', () => {
   it("PG_QUERY_TIMEOUT_MS=1: waits for another replica's migration lock (3 s), then migrates and becomes ready", async () => {
     const holder = await db.connect()
