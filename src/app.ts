@@ -149,8 +149,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     min: config.pgPoolMin,
     queryTimeoutMs: config.pgQueryTimeoutMs,
     connectTimeoutMs: Math.max(config.readyCheckTimeoutMs, 5000),
+    applicationName: config.serviceName,
   })
-  await app.register(redis, { url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs })
+  await app.register(redis, { url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs, connectionName: config.serviceName })
 
   // The probe bodies carry short causes only; the logs get the full error, once per
   // change of a check's state (not once per probe).

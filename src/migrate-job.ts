@@ -22,7 +22,7 @@ process.once('SIGINT', () => abort.abort())
 
 const start = performance.now()
 try {
-  const applied = await migrate({ connect: () => createPgClient(config.databaseUrl, 'migrate-job'), signal: abort.signal })
+  const applied = await migrate({ connect: () => createPgClient(config.databaseUrl, `${config.serviceName}/migrate-job`), signal: abort.signal })
   log.info({ migrationsApplied: applied, ms: Math.round(performance.now() - start) }, 'migrations: done')
   process.exit(0)
 } catch (err) {

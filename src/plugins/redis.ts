@@ -13,6 +13,8 @@ declare module 'fastify' {
 export interface RedisOptions {
   url: string
   commandTimeoutMs: number
+  /** The client's name in CLIENT LIST (SERVICE_NAME). */
+  connectionName?: string
 }
 
 /** Reconnect delay: exponential with jitter, capped, so replicas don't reconnect in lockstep. */
@@ -38,7 +40,7 @@ export default fp<RedisOptions>(
       keepAlive: 10_000,
       connectTimeout: 5000,
       retryStrategy: reconnectDelay,
-      connectionName: 'service-template',
+      connectionName: opts.connectionName,
     })
     // Without a listener an 'error' event would crash the process; ioredis reconnects
     // on its own, so an outage is one log line and a failed readiness check.
