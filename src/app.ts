@@ -2,7 +2,7 @@
 // and server.ts can boot it. Configuration comes in; nothing here reads process.env.
 import underPressure from '@fastify/under-pressure'
 import { STATUS_CODES } from 'node:http'
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import { postgresCheck } from './checks/postgres.js'
 import { redisCheck } from './checks/redis.js'
 import type { Config } from './config.js'
@@ -52,6 +52,12 @@ export const warmUpRequests: readonly string[] = [
 export interface BuildOptions {
   /** Replaces the Postgres and Redis readiness checks (unit tests of probe logic). */
   checks?: Check[]
+  /**
+   * More route plugins, registered after the service's own and treated like them (startup
+   * gating, metrics, error handler, drain). The tests' fixture routes come in here
+   * (test/fixtures/routes.ts), so the infrastructure tests need no example route.
+   */
+  routes?: readonly FastifyPluginAsync[]
 }
 
 /**
@@ -196,6 +202,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(itemRoutes, { prefix: '/api', cacheTtlSeconds: config.cacheTtlSeconds })
   await app.register(eventRoutes, { prefix: '/api', lifecycle })
   // example:end
+  for (const routes of options.routes ?? []) await app.register(routes)
   return app
 }
 
