@@ -107,6 +107,15 @@ export function stripMarkers(text: string, file: string): string {
   return out.join('\n')
 }
 
+/** The `## @param` names of values.yaml inside example blocks. */
+function removedParams(values: string, file: string): string[] {
+  const kept = new Set(stripMarkers(values, file).split('\n'))
+  return values
+    .split('\n')
+    .filter((line) => !kept.has(line))
+    .flatMap((line) => /^\s*## @param (\S+)/.exec(line)?.[1] ?? [])
+}
+
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
 
 /** The JSON without the example's keys and strings (and, in an OpenAPI document, its operations and tag). */
@@ -217,6 +226,9 @@ export function init({ root, name, stripExample }: Options): Result {
   const files = repositoryFiles(root).filter((f) => !KEEPS_TEMPLATE_NAME.includes(f))
   const plan: Plan = { writes: new Map(), moves: [], deletes: [] }
   const replace = renamer(name)
+  // The chart README's values table is generated from values.yaml's @param comments: the rows
+  // of the parameters the strip removes from values.yaml go too (as npm run docs:chart would).
+  const strippedParams = strip ? files.filter((f) => /^helm\/[^/]+\/values\.yaml$/.test(f)).flatMap((f) => removedParams(readFileSync(join(root, f), 'utf8'), f)) : []
   for (const file of files) {
     if (rename && TEMPLATE_ONLY.some((p) => file === p || file.startsWith(p))) {
       plan.deletes.push(file)
@@ -233,6 +245,7 @@ export function init({ root, name, stripExample }: Options): Result {
       if (strip) {
         text = stripMarkers(text, file)
         if (file.endsWith('.json')) text = stripJsonFile(text, file)
+        if (/^helm\/[^/]+\/README\.md$/.test(file)) text = text.split('\n').filter((line) => !strippedParams.some((p) => line.startsWith(`| \`${p}\``))).join('\n')
       }
       if (rename) {
         text = replace(text)
