@@ -107,6 +107,29 @@ export function stripMarkers(text: string, file: string): string {
   return out.join('\n')
 }
 
+const CHART_README = /^helm\/[^/]+\/README\.md$/
+
+/** Markdown tables with every column padded to its longest cell (readme-generator-for-helm's layout). */
+export function alignTables(text: string): string {
+  const lines = text.split('\n')
+  for (let start = 0; start < lines.length; start++) {
+    if (!lines[start]!.startsWith('| ')) continue
+    let end = start
+    while (end < lines.length && lines[end]!.startsWith('| ') && lines[end]!.endsWith(' |')) end++
+    const rows = lines.slice(start, end).map((line) => line.slice(2, -2).split(' | ').map((cell) => cell.trim()))
+    const columns = rows[0]!.length
+    // A cell holding " | " would split wrongly: such a table is left as it is.
+    if (rows.length >= 2 && rows.every((r) => r.length === columns) && rows[1]!.every((c) => /^-+$/.test(c))) {
+      const widths = rows[0]!.map((_, i) => Math.max(3, ...rows.filter((_, r) => r !== 1).map((row) => row[i]!.length)))
+      rows.forEach((row, r) => {
+        lines[start + r] = `| ${row.map((cell, i) => (r === 1 ? '-'.repeat(widths[i]!) : cell.padEnd(widths[i]!))).join(' | ')} |`
+      })
+    }
+    start = end
+  }
+  return lines.join('\n')
+}
+
 /** The `## @param` names of values.yaml inside example blocks. */
 function removedParams(values: string, file: string): string[] {
   const kept = new Set(stripMarkers(values, file).split('\n'))
@@ -245,13 +268,15 @@ export function init({ root, name, stripExample }: Options): Result {
       if (strip) {
         text = stripMarkers(text, file)
         if (file.endsWith('.json')) text = stripJsonFile(text, file)
-        if (/^helm\/[^/]+\/README\.md$/.test(file)) text = text.split('\n').filter((line) => !strippedParams.some((p) => line.startsWith(`| \`${p}\``))).join('\n')
+        if (CHART_README.test(file)) text = text.split('\n').filter((line) => !strippedParams.some((p) => line.startsWith(`| \`${p}\``))).join('\n')
       }
       if (rename) {
         text = replace(text)
         if (file === 'package.json') text = text.replace(TEMPLATE_TEST_SCRIPT, '')
         if (file === 'README.md') text = text.replace(/^# .*$/m, `# ${name}`)
       }
+      // Padded to the longest cell of each column, as the generator writes it: names changed length.
+      if (CHART_README.test(file)) text = alignTables(text)
       if (text !== original) plan.writes.set(file, text)
     }
     const target = rename ? replace(file) : file
