@@ -3,7 +3,10 @@
 // the Compose CLI (v2 plugin or v1 standalone), and small polling helpers.
 import { execFile } from 'node:child_process'
 import { readdirSync } from 'node:fs'
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { GenericContainer, type ContainerRuntimeClient } from 'testcontainers'
 import { containerEngine as engine } from '../helpers/tools.js'
@@ -43,10 +46,11 @@ export const TEST_VERSION = '0.0.0-test'
 
 /** Builds once; resolves when the image is tagged, else throws with the end of the build's output. */
 async function buildOnce(docker: Docker, tag: string, version = TEST_VERSION): Promise<void> {
-  const stream = await docker.buildImage(
-    { context: repoRoot, src: contextFiles() },
-    { t: tag, buildargs: { NODE_IMAGE: images.node, VERSION: version } },
-  )
+  await buildContext(docker, tag, repoRoot, contextFiles(), { NODE_IMAGE: images.node, VERSION: version })
+}
+
+async function buildContext(docker: Docker, tag: string, context: string, src: string[], buildargs: Record<string, string> = {}): Promise<void> {
+  const stream = await docker.buildImage({ context, src }, { t: tag, buildargs })
   const messages = await new Promise<BuildMessage[]>((resolve, reject) => {
     docker.modem.followProgress(stream, (err, result: BuildMessage[]) => (err === null ? resolve(result) : reject(err)))
   })
@@ -86,6 +90,30 @@ export async function buildImage(tag: string): Promise<GenericContainer> {
     `docker build of ${repoRoot}Dockerfile (NODE_IMAGE=${images.node}) failed twice; ` +
       `\`docker build --build-arg NODE_IMAGE=${images.node} .\` shows the whole output.\n${failures.join('\n')}`,
   )
+}
+
+/**
+ * An image FROM `base` (the production image) that also holds the test fixture
+ * (test/fixtures/*.ts: Node runs them by type stripping; they import only dist/ and each
+ * other) and runs the fixture server instead of dist/server.js, with the same preload.
+ * The production image itself is unchanged.
+ */
+export async function buildFixtureImage(base: string, tag: string): Promise<void> {
+  const docker = (await engine()).container.dockerode
+  const context = await mkdtemp(join(tmpdir(), 'fixture-image-'))
+  try {
+    const fixtures = readdirSync(join(repoRoot, 'test/fixtures')).filter((f) => f.endsWith('.ts'))
+    for (const file of fixtures) await cp(join(repoRoot, 'test/fixtures', file), join(context, 'test/fixtures', file))
+    const dockerfile = [
+      `FROM ${base}`,
+      'COPY test/fixtures/ ./test/fixtures/',
+      'CMD ["node", "--import", "./dist/tracing.js", "test/fixtures/server.ts"]',
+    ]
+    await writeFile(join(context, 'Dockerfile'), `${dockerfile.join('\n')}\n`)
+    await buildContext(docker, tag, context, ['Dockerfile', ...fixtures.map((f) => `test/fixtures/${f}`)])
+  } finally {
+    await rm(context, { recursive: true, force: true })
+  }
 }
 
 export async function removeImage(tag: string): Promise<void> {
