@@ -1,6 +1,7 @@
 // The template survives being made into a service: the repository's files (git's tracked and
 // untracked-but-not-ignored ones) are copied twice to a temporary directory, one copy renamed
-// with `npm run init -- orders`, the other with `--strip-example` too; each then passes its own
+// with `npm run init` to the longest name it accepts, the other to `orders` with
+// `--strip-example`; each then passes its own
 // type-check, lint, unit, chart and docs tests, and names the template nowhere but in the
 // files init keeps on purpose. Under CI=true, the stripped copy runs its whole `npm test`.
 // node_modules is linked into the copies, not installed.
@@ -9,7 +10,7 @@ import { cpSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symli
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { KEEPS_TEMPLATE_NAME, MAX_NAME_LENGTH, RECORD_FILE, TEMPLATE, TEMPLATE_NAME_PATTERN } from '../../scripts/init.js'
+import { KEEPS_TEMPLATE_NAME, MAX_NAME_LENGTH, pascalCase, RECORD_FILE, TEMPLATE, TEMPLATE_NAME_PATTERN } from '../../scripts/init.js'
 import { repoRoot } from '../chart/helm.js'
 
 interface Run {
@@ -86,11 +87,14 @@ async function checks(cwd: string): Promise<Record<string, number>> {
 }
 
 const copies: string[] = []
+// The renamed copy takes the longest name init accepts: every name the chart derives from it
+// must still be valid (the chart tests of the copy check each object's names and labels).
+const LONGEST = `orders-${'x'.repeat(MAX_NAME_LENGTH - 'orders-'.length)}`
 afterAll(() => {
   for (const dir of copies) rmSync(dir, { recursive: true, force: true })
 })
 
-describe('npm run init -- orders', () => {
+describe(`npm run init -- ${LONGEST} (the longest name)`, () => {
   let dir: string
   beforeAll(async () => {
     dir = await copy()
@@ -113,30 +117,30 @@ describe('npm run init -- orders', () => {
   })
 
   it('renames everything: no file names the template but those init keeps on purpose', async () => {
-    const r = await run(dir, npm, ['run', '-s', 'init', '--', 'orders'])
+    const r = await run(dir, npm, ['run', '-s', 'init', '--', LONGEST])
     ok(r)
-    console.log(`[template] init orders: ${r.stdout.trim()} (${r.ms} ms)`)
+    console.log(`[template] init ${LONGEST}: ${r.stdout.trim()} (${r.ms} ms)`)
     expect(await namingTemplate(dir)).toEqual([])
-    expect(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))).toMatchObject({ name: 'orders' })
-    expect(readFileSync(join(dir, 'helm', 'orders', 'Chart.yaml'), 'utf8')).toMatch(/^name: orders$/m)
-    expect(readFileSync(join(dir, 'src', 'migrate.ts'), 'utf8')).toContain("MIGRATIONS_OWNER = 'orders'")
-    expect(readFileSync(join(dir, 'docs', 'metrics.md'), 'utf8')).toContain('alert: OrdersPodNotReady')
+    expect(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))).toMatchObject({ name: LONGEST })
+    expect(readFileSync(join(dir, 'helm', LONGEST, 'Chart.yaml'), 'utf8')).toMatch(new RegExp(`^name: ${LONGEST}$`, 'm'))
+    expect(readFileSync(join(dir, 'src', 'migrate.ts'), 'utf8')).toContain(`MIGRATIONS_OWNER = '${LONGEST.replaceAll('-', '_')}'`)
+    expect(readFileSync(join(dir, 'docs', 'metrics.md'), 'utf8')).toContain(`alert: ${pascalCase(LONGEST)}PodNotReady`)
     expect(existsSync(join(dir, 'test', 'template'))).toBe(false)
     const head = (await git(dir, 'rev-parse', 'HEAD')).stdout.trim()
-    expect(JSON.parse(readFileSync(join(dir, RECORD_FILE), 'utf8'))).toEqual({ template: TEMPLATE.repository, commit: head, name: 'orders', exampleStripped: false })
+    expect(JSON.parse(readFileSync(join(dir, RECORD_FILE), 'utf8'))).toEqual({ template: TEMPLATE.repository, commit: head, name: LONGEST, exampleStripped: false })
     // As git mv: the chart's files show as renamed.
-    expect((await git(dir, 'status', '--porcelain')).stdout).toMatch(/^R. helm\/service-template\/Chart\.yaml -> helm\/orders\/Chart\.yaml$/m)
+    expect((await git(dir, 'status', '--porcelain')).stdout).toContain(`helm/${TEMPLATE.name}/Chart.yaml -> helm/${LONGEST}/Chart.yaml`)
   })
 
   it('twice with the same name: nothing to do; another name: refused, explained', async () => {
     const before = (await git(dir, 'status', '--porcelain')).stdout
-    const again = await init(dir, 'orders')
+    const again = await init(dir, LONGEST)
     ok(again)
     expect(again.stdout).toMatch(/^nothing to do: 0 files/)
     expect((await git(dir, 'status', '--porcelain')).stdout).toBe(before)
     const other = await init(dir, 'payments')
     expect(other.code).toBe(1)
-    expect(other.stderr).toMatch(/already named orders .*rename it by hand \(docs\/template\.md\)/)
+    expect(other.stderr).toMatch(new RegExp(`already named ${LONGEST} .*rename it by hand \\(docs/template\\.md\\)`))
   })
 
   it("passes its own type-check, lint, unit, chart and docs tests", async () => {
