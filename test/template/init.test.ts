@@ -6,7 +6,7 @@
 // files init keeps on purpose. Under CI=true, the stripped copy runs its whole `npm test`.
 // node_modules is linked into the copies, not installed.
 import { spawn } from 'node:child_process'
-import { cpSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
+import { appendFileSync, cpSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -52,6 +52,8 @@ async function copy(): Promise<string> {
   for (const file of await files(repoRoot)) cpSync(join(repoRoot, file), join(dir, file), { recursive: true })
   symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir')
   ok(await git(dir, 'init', '-q', '-b', 'main'))
+  // .gitignore's `node_modules/` matches a directory, not the link.
+  appendFileSync(join(dir, '.git', 'info', 'exclude'), '/node_modules\n')
   ok(await git(dir, 'add', '-A'))
   ok(await git(dir, 'commit', '-q', '-m', 'template'))
   return dir
