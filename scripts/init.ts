@@ -95,6 +95,10 @@ export function stripMarkers(text: string, file: string): string {
   let open = -1
   const lines = text.split('\n')
   lines.forEach((line, i) => {
+    // A begin or end marker stands alone on its line (in comment syntax): text beside it would go with it.
+    if (/example:(begin|end)/.test(line) && line.replace(/example:(begin|end)/, '').replace(/[\s/#*{}<>!-]/g, '') !== '') {
+      throw new Error(`${file}:${i + 1}: text beside an example marker (it would be stripped with it): ${line.trim()}`)
+    }
     if (line.includes('example:begin')) {
       if (open >= 0) throw new Error(`${file}:${i + 1}: example:begin inside the block opened at line ${open + 1}`)
       open = i
