@@ -1,6 +1,6 @@
 # Production image for the service: multi-stage, every stage on the same Node.js base.
 #
-#   docker build -t k8s-fastify-service-template .
+#   docker build -t service-template .
 #   docker build --build-arg NODE_IMAGE=registry.example.com/node:24-bookworm-slim \
 #                --build-arg VERSION=$(node -p 'require("./package.json").version') -t ... .
 #
@@ -53,7 +53,7 @@ COPY --from=build /app/dist ./dist
 ARG VERSION=dev
 ARG SOURCE=https://github.com/example/k8s-fastify-service-template
 RUN : "version ${VERSION}"
-LABEL org.opencontainers.image.title="k8s-fastify-service-template" \
+LABEL org.opencontainers.image.title="service-template" \
       org.opencontainers.image.description="Reference Fastify microservice for Kubernetes" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.version="${VERSION}" \

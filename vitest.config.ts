@@ -6,7 +6,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     // The cluster suite needs a live Kubernetes: `npm run test:cluster` (vitest.cluster.config.ts).
-    exclude: [...configDefaults.exclude, 'test/cluster/**'],
+    // The template suite runs copies' own checks, after this run (vitest.template.config.ts).
+    exclude: [...configDefaults.exclude, 'test/cluster/**', 'test/template/**'],
     testTimeout: 60_000,
     hookTimeout: 300_000,
     pool: 'forks',

@@ -15,8 +15,10 @@ import redis from './plugins/redis.js'
 import { sustainedFor, sustainedPressure } from './pressure.js'
 import { dependencyDown, describeError } from './errors.js'
 import { createReadiness, type Check, type Readiness } from './readiness.js'
+// example:begin
 import { eventRoutes } from './routes/events.js'
 import { itemRoutes } from './routes/items.js'
+// example:end
 import { probeRoutes } from './routes/probes.js'
 import { prepareShutdown } from './shutdown.js'
 
@@ -40,7 +42,12 @@ export const PRESSURE_SAMPLE_MS = 1000
  * Requests that a new pod runs on itself before it reports ready (startup.ts), so the first
  * requests from the Service do not pay for cold code paths. Read-only ones: your hot paths.
  */
-export const warmUpRequests: readonly string[] = ['/api/items', '/api/items/1']
+export const warmUpRequests: readonly string[] = [
+  // example:begin
+  '/api/items',
+  '/api/items/1',
+  // example:end
+]
 
 export interface BuildOptions {
   /** Replaces the Postgres and Redis readiness checks (unit tests of probe logic). */
@@ -155,8 +162,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     min: config.pgPoolMin,
     queryTimeoutMs: config.pgQueryTimeoutMs,
     connectTimeoutMs: Math.max(config.readyCheckTimeoutMs, 5000),
+    applicationName: config.serviceName,
   })
-  await app.register(redis, { url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs })
+  await app.register(redis, { url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs, connectionName: config.serviceName })
 
   // The probe bodies carry short causes only; the logs get the full error, once per
   // change of a check's state (not once per probe).
@@ -190,8 +198,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const { corsOrigins, rateLimitMax, rateLimitWindowMs } = config
   await app.register(apiContract, { corsOrigins, rateLimitMax, rateLimitWindowMs, redis: app.redis, warmingUp: () => !lifecycle.started })
   await app.register(probeRoutes, { lifecycle, readiness, underPressure: pressure?.get ?? (() => false) })
+  // example:begin
   await app.register(itemRoutes, { prefix: '/api', cacheTtlSeconds: config.cacheTtlSeconds })
   await app.register(eventRoutes, { prefix: '/api', lifecycle })
+  // example:end
   for (const routes of options.routes ?? []) await app.register(routes)
   return app
 }

@@ -6,6 +6,8 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 export interface Config {
+  /** Names this process to others: Postgres application_name, the Redis client name, the trace service. */
+  serviceName: string
   port: number
   /** Prometheus /metrics listener (metrics.ts); 0 turns metrics off. */
   metricsPort: number
@@ -36,8 +38,10 @@ export interface Config {
   memoryPressureExitMs: number
   /** Upper bound for any Redis command. */
   redisCommandTimeoutMs: number
+  // example:begin
   /** Example API: how long an item stays in the Redis cache. */
   cacheTtlSeconds: number
+  // example:end
   /** Must exceed the idle timeout of the load balancer in front (AWS ALB: 60 s). */
   keepAliveTimeoutMs: number
   maxEventLoopDelayMs: number
@@ -139,12 +143,30 @@ function origins(env: Env, name: string): string[] {
   })
 }
 
+/** The service's own name (init rewrites it), SERVICE_NAME's default. */
+export const DEFAULT_SERVICE_NAME = 'service-template'
+
+// Postgres keeps 63 bytes of application_name, and dedicated connections append
+// "/<purpose>" (at most 12 characters): beyond 50 their names would be cut, and collide.
+const SERVICE_NAME_MAX = 50
+
+/** SERVICE_NAME: what pg_stat_activity, Redis CLIENT LIST and the traces call this process. */
+export function serviceName(env: Env): string {
+  const raw = read(env, 'SERVICE_NAME') ?? DEFAULT_SERVICE_NAME
+  // No spaces (a Redis client name refuses them), nothing a log line or query could misread.
+  if (raw.length > SERVICE_NAME_MAX || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(raw)) {
+    throw new ConfigError(`SERVICE_NAME=${raw}: expected letters, digits, '.', '_' or '-', at most ${SERVICE_NAME_MAX} characters, e.g. ${DEFAULT_SERVICE_NAME}`)
+  }
+  return raw
+}
+
 export function loadConfig(env: Env): Config {
   const logLevel = read(env, 'LOG_LEVEL') ?? 'info'
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
     throw new ConfigError(`LOG_LEVEL=${logLevel}: expected one of ${LOG_LEVELS.join(', ')}`)
   }
   const config: Config = {
+    serviceName: serviceName(env),
     port: integer(env, 'PORT', 8000, 0, 65535),
     metricsPort: integer(env, 'METRICS_PORT', 9464, 0, 65535),
     host: host(env),
@@ -159,7 +181,9 @@ export function loadConfig(env: Env): Config {
     pgPoolMax: integer(env, 'PG_POOL_MAX', 10, 2, 1000),
     pgPoolMin: integer(env, 'PG_POOL_MIN', 2, 0, 1000),
     redisCommandTimeoutMs: integer(env, 'REDIS_COMMAND_TIMEOUT_MS', 1000, 1),
+    // example:begin
     cacheTtlSeconds: integer(env, 'CACHE_TTL_SECONDS', 30, 1),
+    // example:end
     keepAliveTimeoutMs: integer(env, 'KEEP_ALIVE_TIMEOUT_MS', 65000, 1),
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 30000, 1),
     headersTimeoutMs: integer(env, 'HEADERS_TIMEOUT_MS', 10000, 1),

@@ -33,6 +33,7 @@ export interface Migration {
 }
 
 export const migrations: readonly Migration[] = [
+  // example:begin
   {
     id: 1,
     name: 'create items',
@@ -42,6 +43,7 @@ export const migrations: readonly Migration[] = [
       created_at timestamptz NOT NULL DEFAULT now()
     )`,
   },
+  // example:end
 ]
 
 /**
@@ -51,22 +53,47 @@ export const migrations: readonly Migration[] = [
  */
 export const LOCK_TIMEOUT_MS = 2000
 
-/** Names "this service's migrations" in pg_locks (an arbitrary constant). */
-export const MIGRATION_LOCK_KEY = 7_240_001
+/**
+ * Whose migrations these are: services made from this template may share a database, and
+ * each must keep its own bookkeeping table and lock, or one would take the other's
+ * migration 1 for its own. A constant, not SERVICE_NAME: renaming a deployment must not
+ * make a service forget what it applied (`npm run init` rewrites it; docs/migrations.md).
+ */
+export const MIGRATIONS_OWNER = 'service_template'
+
+/** The bookkeeping table of `owner`'s migrations. */
+export const migrationTable = (owner: string): string => `${owner}_migrations`
+
+/**
+ * The advisory lock key of `owner`'s migrations (pg_locks), derived from its name: 32-bit
+ * FNV-1a, as a signed integer (pg_advisory_lock takes a bigint).
+ */
+export function migrationLockKey(owner: string): number {
+  let hash = 0x811c9dc5
+  for (const byte of new TextEncoder().encode(owner)) hash = Math.imul(hash ^ byte, 0x01000193)
+  return hash | 0
+}
+
+export const MIGRATION_LOCK_KEY = migrationLockKey(MIGRATIONS_OWNER)
 const LOCK_POLL_MS = 200
 
 export interface MigrateOptions {
   /** A new, unconnected client for the migration's own connection (`app.pgDedicatedClient`). */
   connect: () => pg.Client
   migrations?: readonly Migration[]
+  /** Names the bookkeeping table and the lock (default MIGRATIONS_OWNER): letters, digits, '_'. */
+  owner?: string
   lockTimeoutMs?: number
   /** Aborted: give up at once, closing the connection (the server then ends its backend). */
   signal?: AbortSignal
 }
 
 /** Applies the pending migrations in order; returns the ids this call applied. */
-export async function migrate({ connect, migrations: list = migrations, lockTimeoutMs = LOCK_TIMEOUT_MS, signal }: MigrateOptions): Promise<number[]> {
+export async function migrate({ connect, migrations: list = migrations, owner = MIGRATIONS_OWNER, lockTimeoutMs = LOCK_TIMEOUT_MS, signal }: MigrateOptions): Promise<number[]> {
   signal?.throwIfAborted()
+  // Interpolated into SQL as an identifier: only what needs no quoting.
+  if (!/^[a-z_][a-z0-9_]*$/.test(owner) || migrationTable(owner).length > 63) throw new Error(`migrations owner "${owner}": expected lower-case letters, digits and '_', at most 52 characters`)
+  const book = { table: migrationTable(owner), key: migrationLockKey(owner) }
   const client = connect()
   // A connection lost mid-migration also fails the pending query; without a listener,
   // the 'error' event would crash the process.
@@ -91,22 +118,22 @@ export async function migrate({ connect, migrations: list = migrations, lockTime
         if (err instanceof Error && (err as { code?: unknown }).code === '42704') err.message = `Postgres 14 or later is required: ${err.message}`
         throw err
       })
-    const done = await appliedIds(client)
+    const done = await appliedIds(client, book.table)
     const applied: number[] = []
     for (const m of list) {
       if (done.has(m.id)) continue
-      await lock(client, signal)
+      await lock(client, book.key, signal)
       try {
-        if (await appliedMeanwhile(client, m)) continue
-        if (m.transaction === false) await runStatements(client, m)
-        else await inTransaction(client, lockTimeoutMs, () => runStatements(client, m))
+        if (await appliedMeanwhile(client, book.table, m)) continue
+        if (m.transaction === false) await runStatements(client, book.table, m)
+        else await inTransaction(client, lockTimeoutMs, () => runStatements(client, book.table, m))
         applied.push(m.id)
       } catch (err) {
         if (err instanceof Error) err.message = `migration ${m.id} (${m.name}): ${err.message}`
         throw err
       } finally {
         // Also released by the server when the connection ends (after a failure, below).
-        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined)
+        await client.query('SELECT pg_advisory_unlock($1)', [book.key]).catch(() => undefined)
       }
     }
     return applied
@@ -121,10 +148,10 @@ export async function migrate({ connect, migrations: list = migrations, lockTime
 
 // Without the lock: a replica with nothing pending (an old pod restarting mid-rollout)
 // must not wait while a newer replica runs a long migration.
-async function appliedIds(client: pg.Client): Promise<Set<number>> {
-  const { rows } = await client.query<{ exists: boolean }>(`SELECT to_regclass('schema_migrations') IS NOT NULL AS exists`)
+async function appliedIds(client: pg.Client, table: string): Promise<Set<number>> {
+  const { rows } = await client.query<{ exists: boolean }>('SELECT to_regclass($1) IS NOT NULL AS exists', [table])
   if (!rows[0]?.exists) return new Set()
-  const applied = await client.query<{ id: number }>('SELECT id FROM schema_migrations')
+  const applied = await client.query<{ id: number }>(`SELECT id FROM ${table}`)
   return new Set(applied.rows.map((r) => r.id))
 }
 
@@ -132,25 +159,25 @@ async function appliedIds(client: pg.Client): Promise<Set<number>> {
 // waiting on the lock holds a snapshot, which another replica's CREATE INDEX
 // CONCURRENTLY must wait out while it holds the lock: a deadlock (flyway#1654). Between
 // tries this connection holds nothing, and giving up is immediate.
-async function lock(client: pg.Client, signal: AbortSignal | undefined): Promise<void> {
+async function lock(client: pg.Client, key: number, signal: AbortSignal | undefined): Promise<void> {
   for (;;) {
-    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [MIGRATION_LOCK_KEY])
+    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key])
     if (rows[0]?.locked) return
     await sleep(LOCK_POLL_MS, undefined, { signal })
   }
 }
 
 /** Under the lock: creates the bookkeeping table if needed; true when another replica applied `m` meanwhile. */
-async function appliedMeanwhile(client: pg.Client, m: Migration): Promise<boolean> {
-  await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+async function appliedMeanwhile(client: pg.Client, table: string, m: Migration): Promise<boolean> {
+  await client.query(`CREATE TABLE IF NOT EXISTS ${table} (
     id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
-  return (await client.query('SELECT 1 FROM schema_migrations WHERE id = $1', [m.id])).rowCount === 1
+  return (await client.query(`SELECT 1 FROM ${table} WHERE id = $1`, [m.id])).rowCount === 1
 }
 
 /** The statements, then the bookkeeping row: in one transaction unless `transaction: false`. */
-async function runStatements(client: pg.Client, m: Migration): Promise<void> {
+async function runStatements(client: pg.Client, table: string, m: Migration): Promise<void> {
   for (const statement of typeof m.sql === 'string' ? [m.sql] : m.sql) await client.query(statement)
-  await client.query('INSERT INTO schema_migrations (id, name) VALUES ($1, $2)', [m.id, m.name])
+  await client.query(`INSERT INTO ${table} (id, name) VALUES ($1, $2)`, [m.id, m.name])
 }
 
 async function inTransaction(client: pg.Client, lockTimeoutMs: number, work: () => Promise<void>): Promise<void> {

@@ -6,7 +6,7 @@
 // Off (undefined) unless an OTLP endpoint is set, or when OTEL_SDK_DISABLED=true or
 // OTEL_TRACES_EXPORTER=none. Only the variables this service acts on are read; the
 // exporters read the endpoint, headers and certificates themselves, as the spec says.
-import { ConfigError } from './config.js'
+import { ConfigError, serviceName as configuredServiceName } from './config.js'
 
 export type Protocol = 'http/protobuf' | 'grpc' | 'http/json'
 export type SamplerName = 'always_on' | 'always_off' | 'traceidratio' | 'parentbased_always_on' | 'parentbased_always_off' | 'parentbased_traceidratio'
@@ -128,7 +128,8 @@ export function loadTracingConfig(env: Env): TracingConfig | undefined {
     throw new ConfigError(`OTEL_BSP_MAX_EXPORT_BATCH_SIZE=${maxExportBatchSize}: must not exceed OTEL_BSP_MAX_QUEUE_SIZE=${maxQueueSize}`)
   }
   const scheduleDelayMs = integer(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000, 0, 600_000)
-  const serviceName = read(env, 'OTEL_SERVICE_NAME') ?? resourceAttributes['service.name'] ?? 'service-template'
+  // SERVICE_NAME names the process everywhere else (Postgres, Redis): the traces too, unless OTEL_* says otherwise.
+  const serviceName = read(env, 'OTEL_SERVICE_NAME') ?? resourceAttributes['service.name'] ?? configuredServiceName(env)
   if (disabled || exporter === 'none' || url === undefined) return undefined
   return {
     protocol,

@@ -144,11 +144,13 @@ export default fp<ApiContractOptions>(
         info: {
           title: pkg.name,
           version: pkg.version,
-          description: 'Probes and the example API. Errors share one body: { statusCode, error, code?, message }.',
+          description: "The service's API and its probes. Errors share one body: { statusCode, error, code?, message }.",
         },
         tags: [
           { name: 'probes', description: 'Kubernetes probes: never rate limited, never shed' },
+          // example:begin
           { name: 'example', description: 'The example API (Postgres as the store, Redis as a cache): replace it with yours' },
+          // example:end
         ],
         // What no single operation lists: every path answers these for what it does not serve.
         components: {

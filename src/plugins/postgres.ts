@@ -23,15 +23,17 @@ export interface PostgresOptions {
   min?: number
   queryTimeoutMs: number
   connectTimeoutMs: number
+  /** application_name of the pool's connections; dedicated ones are `<applicationName>/<purpose>` (SERVICE_NAME). */
+  applicationName?: string
 }
 
 /**
  * A client outside any pool, with no client-side query timeout (migrations, the readiness
- * check): the connection settings the pool uses, named `service-template/<purpose>` in
- * pg_stat_activity.
+ * check): the connection settings the pool uses, named `applicationName` in pg_stat_activity
+ * (`<service>/<purpose>`, so a DBA sees which service and what for).
  */
-export function createPgClient(connectionString: string, purpose: string, connectTimeoutMs = 5000): pg.Client {
-  return new pg.Client({ ...connectionSettings(connectionString, connectTimeoutMs), application_name: `service-template/${purpose}` })
+export function createPgClient(connectionString: string, applicationName: string, connectTimeoutMs = 5000): pg.Client {
+  return new pg.Client({ ...connectionSettings(connectionString, connectTimeoutMs), application_name: applicationName })
 }
 
 function connectionSettings(connectionString: string, connectTimeoutMs: number) {
@@ -58,12 +60,12 @@ export default fp<PostgresOptions>(
       // query_timeout only stops the client waiting; this stops the server working.
       statement_timeout: opts.queryTimeoutMs,
       idleTimeoutMillis: 30_000,
-      application_name: 'service-template',
+      application_name: opts.applicationName,
     })
     // Not from the pool: every pool client carries query_timeout, which would cut a
     // migration (or the wait for another replica's) after PG_QUERY_TIMEOUT_MS, and
     // leave its backend behind on the server, still waiting. Named in pg_stat_activity.
-    app.decorate('pgDedicatedClient', (purpose: string) => createPgClient(opts.connectionString, purpose, opts.connectTimeoutMs))
+    app.decorate('pgDedicatedClient', (purpose: string) => createPgClient(opts.connectionString, opts.applicationName ? `${opts.applicationName}/${purpose}` : purpose, opts.connectTimeoutMs))
     // An idle client's connection can die under us (Postgres restart, failover,
     // pg_terminate_backend). pg emits that on the pool; without a listener Node
     // treats it as an uncaught error and the process crashes. The pool has already

@@ -14,6 +14,8 @@ declare module 'fastify' {
 export interface RedisOptions {
   url: string
   commandTimeoutMs: number
+  /** The client's name in CLIENT LIST (SERVICE_NAME). */
+  connectionName?: string
 }
 
 export default fp<RedisOptions>(
@@ -33,7 +35,7 @@ export default fp<RedisOptions>(
       keepAlive: 10_000,
       connectTimeout: 5000,
       retryStrategy: reconnectDelay,
-      connectionName: 'service-template',
+      connectionName: opts.connectionName,
     })
     // Without a listener an 'error' event would crash the process; ioredis reconnects
     // on its own, so an outage is one log line and a failed readiness check.

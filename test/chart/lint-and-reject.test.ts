@@ -67,6 +67,8 @@ const schemaRejects: [string, Record<string, unknown>, RegExp][] = [
   // (helm's validator reports a wrong location for propertyNames errors, so only the name is matched)
   ['an invalid label key in the scraper selector', { 'metrics.networkPolicy.podSelector': { 'bad key': 'x' } }, /invalid propertyName 'bad key'/],
   ['a NodeLocal DNSCache address without a prefix length', { 'networkPolicy.dns.nodeLocalDNSCacheCIDRs': ['169.254.20.10'] }, /nodeLocalDNSCacheCIDRs\/0.*does not match pattern/],
+  ['a service name with a space (no Redis client name)', { 'config.serviceName': 'my orders' }, /config\/serviceName.*does not match pattern/],
+  ['SERVICE_NAME in extraEnv', { extraEnv: { SERVICE_NAME: 'x' } }, /invalid propertyName 'SERVICE_NAME'/],
   ['a negative Postgres max_connections', { 'postgres.maxConnections': -1 }, /postgres\/maxConnections.*minimum: got -1, want 0/],
 ]
 

@@ -117,6 +117,7 @@ describe('default values', () => {
   it('passes the non-secret env through the ConfigMap as plain digit strings', () => {
     const config = getOne<ConfigMap>(objects, 'ConfigMap')
     expect(config.data).toEqual({
+      SERVICE_NAME: 'service-template',
       PORT: '8000',
       // No HOST: the app's default, dual-stack `::` (config.host overrides it).
       LOG_LEVEL: 'info',
@@ -124,7 +125,9 @@ describe('default values', () => {
       SHUTDOWN_TIMEOUT_MS: '22000',
       READY_CHECK_TIMEOUT_MS: '1000',
       READY_CACHE_TTL_MS: '1000',
+      // example:begin
       CACHE_TTL_SECONDS: '30',
+      // example:end
       PG_QUERY_TIMEOUT_MS: '5000',
       REDIS_COMMAND_TIMEOUT_MS: '1000',
       PG_POOL_MAX: '10',
@@ -263,6 +266,12 @@ describe.concurrent('termination arithmetic', () => {
     const objects = await render({ set: { 'termination.drainSeconds': 2, 'termination.appDrainSeconds': 5 } })
     expect(app(appDeployment(objects)).lifecycle).toBeUndefined()
     expect(getOne<ConfigMap>(objects, 'ConfigMap').data).toMatchObject({ DRAIN_DELAY_MS: '2000', SHUTDOWN_TIMEOUT_MS: '22000' })
+  })
+
+  it("SERVICE_NAME: config.serviceName, else the chart's name (nameOverride)", async () => {
+    const serviceName = async (set: Record<string, unknown>) => getOne<ConfigMap>(await render({ set }), 'ConfigMap').data.SERVICE_NAME
+    expect(await serviceName({ 'config.serviceName': 'orders-eu' })).toBe('orders-eu')
+    expect(await serviceName({ nameOverride: 'orders' })).toBe('orders')
   })
 
   it('config.host sets HOST (an IPv4-only listener, say)', async () => {

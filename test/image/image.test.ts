@@ -42,7 +42,7 @@ const asError = (err: unknown): Error => (err instanceof Error ? err : new Error
 
 const PORT = 8000
 const id = uniqueId()
-const tag = `localhost/k8s-fastify-service-template:test-${id}`
+const tag = `localhost/service-template:test-${id}`
 const fixtureTag = `${tag}-fixture`
 
 // A setup failure (no engine, a broken build) is recorded and rethrown by every test's
@@ -258,7 +258,7 @@ describe('container image', () => {
     const labels = info.Config.Labels ?? {}
     // The VERSION build arg, though a VERSION=dev build of the same tree is in the engine's cache.
     expect(labels['org.opencontainers.image.version']).toBe(TEST_VERSION)
-    expect(labels['org.opencontainers.image.title']).toBe('k8s-fastify-service-template')
+    expect(labels['org.opencontainers.image.title']).toBe('service-template')
     expect(labels['org.opencontainers.image.source']).toMatch(/^https:\/\//)
     expect(Object.keys(info.Config.ExposedPorts ?? {})).toContain(`${PORT}/tcp`)
   })

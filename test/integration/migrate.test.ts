@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
-import { MIGRATION_LOCK_KEY, migrate, type Migration } from '../../src/migrate.js'
+import { MIGRATION_LOCK_KEY, migrate, migrationLockKey, type Migration } from '../../src/migrate.js'
 import { EXIT_STARTUP_FAILED, PermanentStartupError, initialise } from '../../src/startup.js'
 import { until } from '../helpers/integration-probes.js'
 import { emptyDatabase, migrationBackends, pollingForLock } from './migration-db.js'
@@ -46,7 +46,7 @@ const migrations: readonly Migration[] = [
 
 const waitingForMigrationLock = () => until('a migration polling for the advisory lock', () => pollingForLock(db))
 async function appliedIds(): Promise<number[]> {
-  const { rows } = await db.query<{ id: number }>('SELECT id FROM schema_migrations ORDER BY id')
+  const { rows } = await db.query<{ id: number }>('SELECT id FROM service_template_migrations ORDER BY id')
   return rows.map((r) => r.id)
 }
 
@@ -60,6 +60,31 @@ it('concurrent replicas apply each migration exactly once', async () => {
   expect(await appliedIds()).toEqual(ids)
   // And again on the next rollout: nothing to do.
   expect(await migrate({ connect, migrations })).toEqual([])
+})
+
+it('two services from the template share a database: each applies its own migration 1, under its own lock', async () => {
+  const connect = () => new pg.Client({ connectionString: stack.directDatabaseUrl })
+  const own = (service: string): Migration[] => [{ id: 1, name: `create ${service}`, sql: `CREATE TABLE ${service} (id integer PRIMARY KEY)` }]
+  // Concurrently, as two rollouts at once: neither waits for the other's lock.
+  expect(await Promise.all(['orders', 'payments'].map((owner) => migrate({ connect, owner, migrations: own(owner) })))).toEqual([[1], [1]])
+  const tables = await db.query<{ name: string }>(`SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`)
+  expect(tables.rows.map((r) => r.name)).toEqual(['orders', 'orders_migrations', 'payments', 'payments_migrations'])
+  for (const owner of ['orders', 'payments']) {
+    const { rows } = await db.query<{ id: number; name: string }>(`SELECT id, name FROM ${owner}_migrations`)
+    expect(rows).toEqual([{ id: 1, name: `create ${owner}` }])
+  }
+  expect(migrationLockKey('orders')).not.toBe(migrationLockKey('payments'))
+  // One service's lock held (a long migration of orders) does not hold payments back.
+  const holder = await db.connect()
+  try {
+    await holder.query('SELECT pg_advisory_lock($1)', [migrationLockKey('orders')])
+    const next: Migration[] = [...own('payments'), { id: 2, name: 'index', sql: 'CREATE INDEX ON payments (id)' }]
+    expect(await migrate({ connect, owner: 'payments', migrations: next })).toEqual([2])
+  } finally {
+    await holder.query('SELECT pg_advisory_unlock_all()')
+    holder.release()
+  }
+  await expect(migrate({ connect, owner: 'Orders; DROP TABLE x' })).rejects.toThrow(/migrations owner/)
 })
 
 describe('own connection: never cut by PG_QUERY_TIMEOUT_MS', () => {

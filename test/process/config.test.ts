@@ -14,6 +14,9 @@ describe('bad configuration', () => {
     [{ LOG_LEVEL: 'loud' }, 'invalid configuration: LOG_LEVEL=loud'],
     [{ BODY_LIMIT_BYTES: '1mb' }, 'invalid configuration: BODY_LIMIT_BYTES=1mb: expected an integer'],
     [{ CORS_ORIGINS: '*' }, 'invalid configuration: CORS_ORIGINS: "*" is not an origin'],
+    [{ SERVICE_NAME: 'my orders' }, 'invalid configuration: SERVICE_NAME=my orders: expected letters, digits'],
+    // The tracing preload reads it too (the trace service's default name), before config.ts does.
+    [{ SERVICE_NAME: 'my orders', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }, 'invalid configuration: SERVICE_NAME=my orders'],
   ])('%o exits 78 naming the variable', async (override, message) => {
     const server = await startServer({ ...good, ...override }, { waitFor: 'none' })
     const { code } = await server.exited

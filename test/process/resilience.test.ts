@@ -65,7 +65,7 @@ describe('startup gates on Postgres only: the Redis cache is not critical', () =
   })
 
   it('a request that reaches a pod still starting gets 503 with Retry-After, not a 500 from a missing table', async () => {
-    await db.query(`DROP TABLE IF EXISTS ${FIXTURE_TABLE}, schema_migrations`)
+    await db.query(`DROP TABLE IF EXISTS ${FIXTURE_TABLE}, service_template_migrations`)
     await stack.proxies!.postgres.setEnabled(false)
     const s = await start({}, { waitFor: 'listening' })
     for (const path of ['/fixture/db', '/fixture/items/1']) {

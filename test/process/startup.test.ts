@@ -95,10 +95,10 @@ describe('busy dependencies are waited for', () => {
   // The migration's first query waits on a table another session has locked: its backend
   // is busy in a statement, the case where the server does not read the client's goodbye.
   async function blockedMigration(): Promise<{ blocker: pg.PoolClient; backend: number; s: ServerProcess }> {
-    await db.query('CREATE TABLE schema_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())')
+    await db.query('CREATE TABLE service_template_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())')
     const blocker = await db.connect()
     await blocker.query('BEGIN')
-    await blocker.query('LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE')
+    await blocker.query('LOCK TABLE service_template_migrations IN ACCESS EXCLUSIVE MODE')
     const server = await suite.start({ DRAIN_DELAY_MS: '0' }, { waitFor: 'listening' })
     const backend = await until('the migration waiting on the table lock', async () => (await migrationBackends(db)).find((b) => b.wait_event_type === 'Lock')?.pid)
     return { blocker, backend, s: server }
@@ -131,7 +131,7 @@ describe('migrations as a Job (the chart\'s migrations.job.enabled)', () => {
     const job = await runNode('test/fixtures/migrate-job.ts', { DATABASE_URL: suite.stack.directDatabaseUrl, REDIS_URL: suite.stack.redisUrl })
     expect(job.code, job.output).toBe(0)
     expect(job.lines.find((l) => l.msg === 'migrations: done')).toMatchObject({ migrationsApplied: ids })
-    const { rows } = await db.query<{ id: number }>('SELECT id FROM schema_migrations ORDER BY id')
+    const { rows } = await db.query<{ id: number }>('SELECT id FROM service_template_migrations ORDER BY id')
     expect(rows.map((r) => r.id)).toEqual(ids)
     const s = await suite.start()
     expect(s.logs.find((l) => l.msg === 'startup: postgres ok')).toMatchObject({ result: { migrationsApplied: [] } })

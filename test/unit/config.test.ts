@@ -6,6 +6,7 @@ const base = { DATABASE_URL: 'postgres://app:pw@db:5432/app', REDIS_URL: 'redis:
 describe('loadConfig', () => {
   it('applies documented defaults, every one of them', () => {
     expect(loadConfig(base)).toEqual({
+      serviceName: 'service-template',
       port: 8000,
       metricsPort: 9464,
       host: '::',
@@ -20,7 +21,9 @@ describe('loadConfig', () => {
       pgPoolMax: 10,
       pgPoolMin: 2,
       redisCommandTimeoutMs: 1000,
+      // example:begin
       cacheTtlSeconds: 30,
+      // example:end
       keepAliveTimeoutMs: 65000,
       requestTimeoutMs: 30000,
       headersTimeoutMs: 10000,
@@ -40,6 +43,14 @@ describe('loadConfig', () => {
   it('reads the API settings: body limit, CORS origins, rate limit', () => {
     const c = loadConfig({ ...base, BODY_LIMIT_BYTES: '2048', CORS_ORIGINS: 'https://app.example.com, http://localhost:3000', RATE_LIMIT_MAX: '100', RATE_LIMIT_WINDOW_MS: '1000' })
     expect(c).toMatchObject({ bodyLimitBytes: 2048, corsOrigins: ['https://app.example.com', 'http://localhost:3000'], rateLimitMax: 100, rateLimitWindowMs: 1000 })
+  })
+
+  it('SERVICE_NAME: a name Postgres, Redis and the traces all accept, or exit 78 naming it', () => {
+    expect(loadConfig({ ...base, SERVICE_NAME: 'orders' }).serviceName).toBe('orders')
+    expect(loadConfig({ ...base, SERVICE_NAME: 'orders.v2_eu-1' }).serviceName).toBe('orders.v2_eu-1')
+    for (const bad of ['my service', '-orders', 'a'.repeat(51), 'orders/x']) {
+      expect(() => loadConfig({ ...base, SERVICE_NAME: bad })).toThrow(new RegExp(`^SERVICE_NAME=.*: expected letters, digits`))
+    }
   })
 
   it('reads every variable', () => {

@@ -29,6 +29,12 @@ describe('loadTracingConfig', () => {
     expect(loadTracingConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://collector/v1/traces', OTEL_SDK_DISABLED: 'false' })).toBeDefined()
   })
 
+  it('names the service SERVICE_NAME unless OTEL_SERVICE_NAME (or the resource attributes) says otherwise', () => {
+    expect(loadTracingConfig({ ...on, SERVICE_NAME: 'orders' })?.serviceName).toBe('orders')
+    expect(loadTracingConfig({ ...on, SERVICE_NAME: 'orders', OTEL_SERVICE_NAME: 'orders-eu' })?.serviceName).toBe('orders-eu')
+    expect(() => loadTracingConfig({ ...on, SERVICE_NAME: 'my orders' })).toThrow(/^SERVICE_NAME=my orders/)
+  })
+
   it('reads the sampler, protocol, names, attributes and bounds', () => {
     const c = loadTracingConfig({
       ...on,
