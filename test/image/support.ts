@@ -2,12 +2,12 @@
 // clear failure when no container engine answers, building the image once, running
 // the Compose CLI (v2 plugin or v1 standalone), and small polling helpers.
 import { execFile } from 'node:child_process'
-import { readdirSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { GenericContainer, type ContainerRuntimeClient } from 'testcontainers'
+import { GenericContainer } from 'testcontainers'
 import { containerEngine as engine } from '../helpers/tools.js'
 import { images } from '../helpers/images.js'
+import { engineBuild } from '../helpers/image-build.js'
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -16,45 +16,8 @@ export const uniqueId = (): string => `${Date.now().toString(36)}${randomBytes(3
 
 export { engine }
 
-type Docker = ContainerRuntimeClient['container']['dockerode']
-
-/** One line of the engine's build stream (Docker API, also Podman's compat API). */
-interface BuildMessage {
-  stream?: string
-  error?: string
-  errorDetail?: { message?: string }
-}
-
-/**
- * The files under the repository (relative, '/'-separated) for the engine's client to pick
- * the build context from by .dockerignore, as `docker build` does. .git and node_modules
- * are never walked: the allowlist keeps them out anyway, and they are most of the tree.
- */
-function contextFiles(dir = ''): string[] {
-  return readdirSync(repoRoot + dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = dir + entry.name
-    if (!entry.isDirectory()) return [path]
-    return entry.name === '.git' || entry.name === 'node_modules' ? [] : contextFiles(path + '/')
-  })
-}
-
 /** The VERSION build argument of the image under test (its OCI version label). */
 export const TEST_VERSION = '0.0.0-test'
-
-/** Builds once; resolves when the image is tagged, else throws with the end of the build's output. */
-async function buildOnce(docker: Docker, tag: string, version = TEST_VERSION): Promise<void> {
-  const stream = await docker.buildImage(
-    { context: repoRoot, src: contextFiles() },
-    { t: tag, buildargs: { NODE_IMAGE: images.node, VERSION: version } },
-  )
-  const messages = await new Promise<BuildMessage[]>((resolve, reject) => {
-    docker.modem.followProgress(stream, (err, result: BuildMessage[]) => (err === null ? resolve(result) : reject(err)))
-  })
-  const failure = messages.find((m) => m.error !== undefined)
-  if (failure === undefined) return
-  const output = messages.flatMap((m) => (m.stream ?? '').split('\n')).filter((l) => l.trim() !== '')
-  throw new Error(`${failure.errorDetail?.message ?? failure.error ?? ''}`.trim() + `\n--- last lines of the build ---\n${output.slice(-25).join('\n')}`)
-}
 
 /**
  * Builds the repository's Dockerfile as `tag`, with NODE_IMAGE from the environment
@@ -68,14 +31,13 @@ async function buildOnce(docker: Docker, tag: string, version = TEST_VERSION): P
  * twice fails every test in the file with both engines' messages.
  */
 export async function buildImage(tag: string): Promise<GenericContainer> {
-  const docker = (await engine()).container.dockerode
   const failures: string[] = []
   for (let attempt = 1; attempt <= 2; attempt++) {
     try {
       // First as a newcomer's `docker compose up --build` builds it (VERSION=dev), so the
       // engine's cache holds that build: the test's own must still get its own version.
-      await buildOnce(docker, `${tag}-dev`, 'dev')
-      await buildOnce(docker, tag)
+      await engineBuild(repoRoot, `${tag}-dev`, { NODE_IMAGE: images.node, VERSION: 'dev' })
+      await engineBuild(repoRoot, tag, { NODE_IMAGE: images.node, VERSION: TEST_VERSION })
       return new GenericContainer(tag)
     } catch (err) {
       failures.push(`attempt ${attempt}: ${err instanceof Error ? err.message : String(err)}`)
