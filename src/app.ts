@@ -2,7 +2,7 @@
 // and server.ts can boot it. Configuration comes in; nothing here reads process.env.
 import underPressure from '@fastify/under-pressure'
 import { STATUS_CODES } from 'node:http'
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import { postgresCheck } from './checks/postgres.js'
 import { redisCheck } from './checks/redis.js'
 import type { Config } from './config.js'
@@ -45,6 +45,12 @@ export const warmUpRequests: readonly string[] = ['/api/items', '/api/items/1']
 export interface BuildOptions {
   /** Replaces the Postgres and Redis readiness checks (unit tests of probe logic). */
   checks?: Check[]
+  /**
+   * More route plugins, registered after the service's own and treated like them (startup
+   * gating, metrics, error handler, drain). The tests' fixture routes come in here
+   * (test/fixtures/routes.ts), so the infrastructure tests need no example route.
+   */
+  routes?: readonly FastifyPluginAsync[]
 }
 
 /**
@@ -186,6 +192,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(probeRoutes, { lifecycle, readiness, underPressure: pressure?.get ?? (() => false) })
   await app.register(itemRoutes, { prefix: '/api', cacheTtlSeconds: config.cacheTtlSeconds })
   await app.register(eventRoutes, { prefix: '/api', lifecycle })
+  for (const routes of options.routes ?? []) await app.register(routes)
   return app
 }
 

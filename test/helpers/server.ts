@@ -1,14 +1,18 @@
 // Runs the built server (dist/server.js, what the image runs) as a real child process,
-// so tests send it real signals and observe its real exit code and stdout logs.
+// so tests send it real signals and observe its real exit code and stdout logs. By
+// default through test/fixtures/server.ts: the same main() with the fixture routes the
+// tests use for requests in flight, streams and queries (test/fixtures/routes.ts).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-// SERVER_ENTRY runs the tests against another build (e.g. an older commit's, to check
-// that a new test fails there).
-export const serverEntry = process.env.SERVER_ENTRY ?? fileURLToPath(new URL('../../dist/server.js', import.meta.url))
+const repo = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url))
+
+// SERVER_ENTRY runs the tests against another entry point (e.g. an older commit's, to
+// check that a new test fails there): a built dist/server.js, or a test/fixtures/server.ts.
+export const serverEntry = process.env.SERVER_ENTRY ?? repo('test/fixtures/server.ts')
 
 export interface LogLine {
   level: string
@@ -17,8 +21,8 @@ export interface LogLine {
   [key: string]: unknown
 }
 
-/** The tracing preload next to the entry point (dist/tracing.js), as the image runs it. */
-export const tracingPreload = join(dirname(serverEntry), 'tracing.js')
+/** The tracing preload (dist/tracing.js), as the image runs it. */
+export const tracingPreload = join(dirname(serverEntry), serverEntry.endsWith('.ts') ? '../../dist/tracing.js' : 'tracing.js')
 
 export interface ServerProcess {
   child: ChildProcess
@@ -150,9 +154,9 @@ export async function startServer(env: Record<string, string>, { waitFor = 'star
   return proc
 }
 
-/** Runs a built entry point (relative to the repository) to its exit: code, raw output and the JSON log lines. */
+/** Runs an entry point (relative to the repository) to its exit: code, raw output and the JSON log lines. */
 export async function runNode(entry: string, env: Record<string, string>): Promise<{ code: number | null; output: string; lines: LogLine[] }> {
-  const child = spawn(process.execPath, [fileURLToPath(new URL(`../../${entry}`, import.meta.url))], {
+  const child = spawn(process.execPath, [repo(entry)], {
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

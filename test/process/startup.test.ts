@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { MIGRATION_LOCK_KEY } from '../../src/migrate.js'
 import { EXIT_STARTUP_FAILED } from '../../src/startup.js'
+import { fixtureMigrations } from '../fixtures/migrations.js'
 import { until } from '../helpers/integration-probes.js'
 import { emptyDatabase, migrationBackends, pollingForLock } from '../integration/migration-db.js'
 import type { ServerProcess } from '../helpers/server.js'
@@ -110,17 +111,20 @@ describe('busy dependencies are waited for', () => {
 })
 
 describe('migrations as a Job (the chart\'s migrations.job.enabled)', () => {
-  it('dist/migrate-job.js applies the migrations and exits 0; a pod started after it has none left to apply', async () => {
-    const job = await runNode('dist/migrate-job.js', { DATABASE_URL: suite.stack.directDatabaseUrl, REDIS_URL: suite.stack.redisUrl })
+  // The fixture's job (dist/migrate-job.js's main() with the fixture's migrations), so the
+  // fixture server started after it has the same list.
+  it('the migration job applies the migrations and exits 0; a pod started after it has none left to apply', async () => {
+    const ids = fixtureMigrations.map((m) => m.id)
+    const job = await runNode('test/fixtures/migrate-job.ts', { DATABASE_URL: suite.stack.directDatabaseUrl, REDIS_URL: suite.stack.redisUrl })
     expect(job.code, job.output).toBe(0)
-    expect(job.lines.find((l) => l.msg === 'migrations: done')).toMatchObject({ migrationsApplied: [1] })
-    const { rows } = await db.query<{ id: number }>('SELECT id FROM schema_migrations')
-    expect(rows.map((r) => r.id)).toEqual([1])
+    expect(job.lines.find((l) => l.msg === 'migrations: done')).toMatchObject({ migrationsApplied: ids })
+    const { rows } = await db.query<{ id: number }>('SELECT id FROM schema_migrations ORDER BY id')
+    expect(rows.map((r) => r.id)).toEqual(ids)
     const s = await suite.start()
     expect(s.logs.find((l) => l.msg === 'startup: postgres ok')).toMatchObject({ result: { migrationsApplied: [] } })
   })
 
-  it('a permanent failure exits 70 with one fatal line, no secret; bad configuration exits 78', async () => {
+  it('dist/migrate-job.js: a permanent failure exits 70 with one fatal line, no secret; bad configuration exits 78', async () => {
     const job = await runNode('dist/migrate-job.js', { DATABASE_URL: databaseUrl((u) => (u.password = WRONG)), REDIS_URL: suite.stack.redisUrl })
     expect(job.code, job.output).toBe(EXIT_STARTUP_FAILED)
     expect(job.lines.filter((l) => l.level === 'fatal').map((l) => l.msg)).toEqual([expect.stringContaining('28P01: password authentication failed') as string])
