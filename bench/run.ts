@@ -510,9 +510,11 @@ const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFracti
 
 // ---- start-up and shutdown of the real server (dist/server.js) -----------------------
 const serverEntry = fileURLToPath(new URL('../dist/server.js', import.meta.url))
+// The same main() with the test fixture's routes: the shutdown's request in flight is its /fixture/slow.
+const fixtureEntry = fileURLToPath(new URL('../test/fixtures/server.ts', import.meta.url))
 
-function spawnService(env: Record<string, string>) {
-  const [command, args] = onServerCore(process.execPath, [serverEntry])
+function spawnService(env: Record<string, string>, entry = serverEntry) {
+  const [command, args] = onServerCore(process.execPath, [entry])
   const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'inherit'] })
   cleanups.push(() => stopChild(child, 'SIGKILL'))
   let out = ''
@@ -559,11 +561,11 @@ async function startupTime(deps: Deps): Promise<{ ms: number; readyLogMs: number
  * → exit. Overhead: exit time minus the later of the drain's end and the response.
  */
 async function shutdownTime(deps: Deps): Promise<{ totalMs: number; overheadMs: number; code: number | null }> {
-  const svc = spawnService({ ...serviceEnv(deps, await freePort()), DRAIN_DELAY_MS: String(S.drainMs), SHUTDOWN_TIMEOUT_MS: '30000' })
+  const svc = spawnService({ ...serviceEnv(deps, await freePort()), DRAIN_DELAY_MS: String(S.drainMs), SHUTDOWN_TIMEOUT_MS: '30000' }, fixtureEntry)
   const base = await svc.listening
   while ((await fetch(`${base}/ready`).then((r) => (void r.arrayBuffer(), r.status)).catch(() => 0)) !== 200) await sleep(20)
   const requested = performance.now()
-  const response = fetch(`${base}/api/slow?ms=${S.requestMs}`).then(async (r) => {
+  const response = fetch(`${base}/fixture/slow?ms=${S.requestMs}`).then(async (r) => {
     await r.arrayBuffer()
     if (r.status !== 200) throw new Error(`in-flight request answered ${r.status}`)
     return performance.now()

@@ -5,8 +5,7 @@
 // them) and writes results/summary.md. Nothing is skipped: a missing tool or cluster fails.
 import { rmSync } from 'node:fs'
 import type { TestProject } from 'vitest/node'
-import { buildFixtureImage } from '../helpers/image-build.js'
-import { buildImage } from '../image/support.js'
+import { buildFixtureImage, buildImage } from '../image/support.js'
 import { command, Kube } from './kube.js'
 import { writeSummary } from './results.js'
 import { loadCommand, resolveSettings, type ClusterSettings } from './settings.js'

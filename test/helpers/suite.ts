@@ -66,3 +66,27 @@ export async function startBehindToxiproxy(env: Record<string, string> = {}): Pr
     throw err
   }
 }
+
+/** One stack and the built server on it for the whole file (from beforeAll to afterAll). */
+export function serverForFile(env: Record<string, string> = {}): { readonly stack: Stack; readonly server: ServerProcess } {
+  let stack: Stack | undefined
+  let server: ServerProcess | undefined
+  beforeAll(async () => {
+    stack = await startStack()
+    server = await startOn(stack, env)
+  })
+  afterAll(async () => {
+    await server?.stop()
+    await stack?.stop()
+  })
+  return {
+    get stack() {
+      if (stack === undefined) throw new Error('the stack starts in beforeAll')
+      return stack
+    },
+    get server() {
+      if (server === undefined) throw new Error('the server starts in beforeAll')
+      return server
+    },
+  }
+}

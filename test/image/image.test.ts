@@ -1,7 +1,9 @@
 // The production image and the Compose stack, end to end against a real engine.
 //
 // One file on purpose: the image is built once (beforeAll) and shared. The image tests
-// run it next to Postgres and Redis on a container network; the Compose tests run
+// run it next to Postgres and Redis on a container network, with its own CMD, and an
+// image derived from it that runs the test fixture's server (test/fixtures/server.ts) for
+// the tests that need a request in flight or a query; the Compose tests run
 // `compose up --build` with APP_IMAGE set to the same tag, so Compose's build is served
 // from the layer cache instead of a second cold `npm ci`.
 import { readFileSync } from 'node:fs'
@@ -18,9 +20,11 @@ import {
 } from 'testcontainers'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
+import { FIXTURE_ROWS } from '../fixtures/routes.js'
 import { images } from '../helpers/images.js'
 import { freePortOutsideEphemeralRange } from '../helpers/server.js'
 import {
+  buildFixtureImage,
   buildImage,
   TEST_VERSION,
   composeCli,
@@ -39,6 +43,7 @@ const asError = (err: unknown): Error => (err instanceof Error ? err : new Error
 const PORT = 8000
 const id = uniqueId()
 const tag = `localhost/k8s-fastify-service-template:test-${id}`
+const fixtureTag = `${tag}-fixture`
 
 // A setup failure (no engine, a broken build) is recorded and rethrown by every test's
 // beforeEach: each test then fails with that message instead of being reported skipped.
@@ -47,6 +52,7 @@ beforeAll(async () => {
   const started = Date.now()
   try {
     await buildImage(tag)
+    await buildFixtureImage(tag, fixtureTag)
   } catch (err) {
     buildError = asError(err)
     return
@@ -55,6 +61,7 @@ beforeAll(async () => {
 }, 600_000)
 
 afterAll(async () => {
+  await removeImage(fixtureTag)
   await removeImage(tag)
 })
 
@@ -98,9 +105,9 @@ describe('container image', () => {
     REDIS_URL: 'redis://redis:6379',
     LOG_LEVEL: 'warn',
   }
-  /** The built image on the test network, started once /startup answers 200. */
-  const startApp = (env: Record<string, string> = {}): Promise<StartedTestContainer> =>
-    new GenericContainer(tag)
+  /** The built image (or `image`) on the test network, started once /startup answers 200. */
+  const startApp = (env: Record<string, string> = {}, image = tag): Promise<StartedTestContainer> =>
+    new GenericContainer(image)
       .withNetwork(network)
       .withEnvironment({ ...appEnv, ...env })
       // The image EXPOSEs 8000: publish it, or the engine reports a binding that never comes.
@@ -151,17 +158,24 @@ describe('container image', () => {
     await waitFor('/ready 200', async () => ((await statusOf(`${base}/ready`)) === 200 ? true : undefined), 30_000)
   })
 
-  it('serves the example API', async () => {
-    const created = await fetch(`${base}/api/items`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'from-the-image-test' }),
-    })
-    expect(created.status).toBeLessThan(300)
-    const list = await fetch(`${base}/api/items`)
-    expect(list.status).toBe(200)
-    expect(await list.text()).toContain('from-the-image-test')
-  })
+  it('serves its OpenAPI document; the image with the fixture answers a query through its pool and a Redis round trip', async () => {
+    expect(await statusOf(`${base}/openapi.json`)).toBe(200)
+    const fixture = await startApp({}, fixtureTag)
+    try {
+      const url = `http://${fixture.getHost()}:${fixture.getMappedPort(PORT)}`
+      const db = await fetch(`${url}/fixture/db`)
+      expect(db.status).toBe(200)
+      expect(await db.json()).toEqual({ rows: FIXTURE_ROWS })
+      const put = await fetch(`${url}/fixture/cache/from-the-image-test`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value: 'v1' }) })
+      expect(put.status).toBe(204)
+      expect(await (await fetch(`${url}/fixture/cache/from-the-image-test`)).json()).toEqual({ value: 'v1' })
+      // The fixture image runs the same preload and the fixture entry, node as PID 1.
+      const cmdline = await fixture.exec(['cat', '/proc/1/cmdline'])
+      expect(cmdline.output.split('\0').filter(Boolean)).toEqual(['node', '--import', './dist/tracing.js', 'test/fixtures/server.ts'])
+    } finally {
+      await fixture.stop()
+    }
+  }, 120_000)
 
   it('runs as the non-root node user (uid 1000), with node itself as PID 1', async () => {
     const uid = await app.exec(['id', '-u'])
@@ -247,26 +261,35 @@ describe('container image', () => {
     expect(Object.keys(info.Config.ExposedPorts ?? {})).toContain(`${PORT}/tcp`)
   })
 
+  /** `docker stop` with a 30 s grace period (SIGTERM, then SIGKILL only if still running): how it ended, and how long it took. */
+  async function dockerStop(container: StartedTestContainer) {
+    const started = Date.now()
+    await container.stop({ timeout: 30_000, remove: false })
+    const stopMs = Date.now() - started
+    const client = await engine()
+    const stopped = client.container.getById(container.getId())
+    const state = (await client.container.inspect(stopped)).State
+    await client.container.remove(stopped, { removeVolumes: true })
+    return { state, stopMs }
+  }
+
+  it('its own CMD: `docker stop` ends it with exit 0 (SIGTERM reaches node as PID 1), well within the grace period', async () => {
+    const { state, stopMs } = await dockerStop(await startApp({ DRAIN_DELAY_MS: '500', SHUTDOWN_TIMEOUT_MS: '10000' }))
+    expect(state.ExitCode).toBe(0) // 137 would mean SIGKILL at the end of the grace period
+    expect(stopMs).toBeLessThan(10_000)
+  }, 120_000)
+
   it('on SIGTERM finishes the in-flight request and exits 0, well within the grace period', async () => {
-    const drained = await startApp({ DRAIN_DELAY_MS: '500', SHUTDOWN_TIMEOUT_MS: '10000' })
+    const drained = await startApp({ DRAIN_DELAY_MS: '500', SHUTDOWN_TIMEOUT_MS: '10000' }, fixtureTag)
     const url = `http://${drained.getHost()}:${drained.getMappedPort(PORT)}`
-    const slow = fetch(`${url}/api/slow?ms=2000`, { signal: AbortSignal.timeout(20_000) }).then(async (r) => ({
+    const slow = fetch(`${url}/fixture/slow?ms=2000`, { signal: AbortSignal.timeout(20_000) }).then(async (r) => ({
       status: r.status,
       body: await r.text(),
     }))
     slow.catch(() => undefined) // asserted below; no unhandled rejection meanwhile
     await new Promise((r) => setTimeout(r, 300)) // the request is now in flight
 
-    // `docker stop` with a 30 s grace period: SIGTERM, then SIGKILL only if still running.
-    const started = Date.now()
-    await drained.stop({ timeout: 30_000, remove: false })
-    const stopMs = Date.now() - started
-
-    const client = await engine()
-    const container = client.container.getById(drained.getId())
-    const state = (await client.container.inspect(container)).State
-    await client.container.remove(container, { removeVolumes: true })
-
+    const { state, stopMs } = await dockerStop(drained)
     const response = await slow
     expect(response.status).toBe(200)
     expect(state.ExitCode).toBe(0) // 137 would mean SIGKILL at the end of the grace period

@@ -2,12 +2,13 @@
 // clear failure when no container engine answers, building the image once, running
 // the Compose CLI (v2 plugin or v1 standalone), and small polling helpers.
 import { execFile } from 'node:child_process'
+import { readdirSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { GenericContainer } from 'testcontainers'
+import { GenericContainer, type ContainerRuntimeClient } from 'testcontainers'
 import { containerEngine as engine } from '../helpers/tools.js'
 import { images } from '../helpers/images.js'
-import { engineBuild } from '../helpers/image-build.js'
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -16,8 +17,46 @@ export const uniqueId = (): string => `${Date.now().toString(36)}${randomBytes(3
 
 export { engine }
 
+type Docker = ContainerRuntimeClient['container']['dockerode']
+
+/** One line of the engine's build stream (Docker API, also Podman's compat API). */
+interface BuildMessage {
+  stream?: string
+  error?: string
+  errorDetail?: { message?: string }
+}
+
+/**
+ * The files under the repository (relative, '/'-separated) for the engine's client to pick
+ * the build context from by .dockerignore, as `docker build` does. .git and node_modules
+ * are never walked: the allowlist keeps them out anyway, and they are most of the tree.
+ */
+function contextFiles(dir = ''): string[] {
+  return readdirSync(repoRoot + dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = dir + entry.name
+    if (!entry.isDirectory()) return [path]
+    return entry.name === '.git' || entry.name === 'node_modules' ? [] : contextFiles(path + '/')
+  })
+}
+
 /** The VERSION build argument of the image under test (its OCI version label). */
 export const TEST_VERSION = '0.0.0-test'
+
+/** Builds once; resolves when the image is tagged, else throws with the end of the build's output. */
+async function buildOnce(docker: Docker, tag: string, version = TEST_VERSION): Promise<void> {
+  await buildContext(docker, tag, repoRoot, contextFiles(), { NODE_IMAGE: images.node, VERSION: version })
+}
+
+async function buildContext(docker: Docker, tag: string, context: string, src: string[], buildargs: Record<string, string> = {}): Promise<void> {
+  const stream = await docker.buildImage({ context, src }, { t: tag, buildargs })
+  const messages = await new Promise<BuildMessage[]>((resolve, reject) => {
+    docker.modem.followProgress(stream, (err, result: BuildMessage[]) => (err === null ? resolve(result) : reject(err)))
+  })
+  const failure = messages.find((m) => m.error !== undefined)
+  if (failure === undefined) return
+  const output = messages.flatMap((m) => (m.stream ?? '').split('\n')).filter((l) => l.trim() !== '')
+  throw new Error(`${failure.errorDetail?.message ?? failure.error ?? ''}`.trim() + `\n--- last lines of the build ---\n${output.slice(-25).join('\n')}`)
+}
 
 /**
  * Builds the repository's Dockerfile as `tag`, with NODE_IMAGE from the environment
@@ -31,13 +70,14 @@ export const TEST_VERSION = '0.0.0-test'
  * twice fails every test in the file with both engines' messages.
  */
 export async function buildImage(tag: string): Promise<GenericContainer> {
+  const docker = (await engine()).container.dockerode
   const failures: string[] = []
   for (let attempt = 1; attempt <= 2; attempt++) {
     try {
       // First as a newcomer's `docker compose up --build` builds it (VERSION=dev), so the
       // engine's cache holds that build: the test's own must still get its own version.
-      await engineBuild(repoRoot, `${tag}-dev`, { NODE_IMAGE: images.node, VERSION: 'dev' })
-      await engineBuild(repoRoot, tag, { NODE_IMAGE: images.node, VERSION: TEST_VERSION })
+      await buildOnce(docker, `${tag}-dev`, 'dev')
+      await buildOnce(docker, tag)
       return new GenericContainer(tag)
     } catch (err) {
       failures.push(`attempt ${attempt}: ${err instanceof Error ? err.message : String(err)}`)
@@ -48,6 +88,20 @@ export async function buildImage(tag: string): Promise<GenericContainer> {
     `docker build of ${repoRoot}Dockerfile (NODE_IMAGE=${images.node}) failed twice; ` +
       `\`docker build --build-arg NODE_IMAGE=${images.node} .\` shows the whole output.\n${failures.join('\n')}`,
   )
+}
+
+/**
+ * The test image: test/fixtures/Dockerfile, FROM `base` (the production image), adding the
+ * test fixture (test/fixtures/*.ts: Node runs them by type stripping; they import only dist/
+ * and each other) and running the fixture server instead of dist/server.js, with the same
+ * preload. The production image itself is unchanged. A Dockerfile of its own rather than
+ * one written here, so scripts/minikube.sh builds the same image for the cluster suite.
+ */
+export async function buildFixtureImage(base: string, tag: string): Promise<void> {
+  const docker = (await engine()).container.dockerode
+  const context = join(repoRoot, 'test/fixtures')
+  const fixtures = readdirSync(context).filter((f) => f.endsWith('.ts'))
+  await buildContext(docker, tag, context, ['Dockerfile', ...fixtures], { APP_IMAGE: base })
 }
 
 export async function removeImage(tag: string): Promise<void> {

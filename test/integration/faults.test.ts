@@ -18,6 +18,7 @@ import {
   type ProbeResult,
   type ReadyBody,
 } from '../helpers/integration-probes.js'
+import { FIXTURE_ROWS } from '../fixtures/routes.js'
 import { connectionsTo } from '../helpers/integration-sockets.js'
 import { startServer, type ServerProcess } from '../helpers/server.js'
 import { startStack, type Stack } from '../helpers/stack.js'
@@ -292,7 +293,7 @@ describe.each(['postgres', 'redis'] as const)('%s faults', (dep) => {
 describe('postgres backends terminated', () => {
   it('pg_terminate_backend on the pool: the process stays up, logs the lost connections, and recovers', async () => {
     // Open several pool connections, which stay idle in the pool afterwards.
-    const warmup = await Promise.all(Array.from({ length: 5 }, () => getJson<unknown[]>(`${server.url}/api/items`)))
+    const warmup = await Promise.all(Array.from({ length: 5 }, () => getJson<{ rows: number }>(`${server.url}/fixture/db`)))
     for (const res of warmup) expect(res.status, res.raw).toBe(200)
 
     const logsBefore = server.logs.length
@@ -322,10 +323,10 @@ describe('postgres backends terminated', () => {
     }
 
     await untilReady('/ready 200 after the backends were terminated')
-    const items = await until('/api/items 200 after the backends were terminated', async () => {
-      const res = await getJson<unknown[]>(`${server.url}/api/items`)
+    const rows = await until('/fixture/db 200 after the backends were terminated', async () => {
+      const res = await getJson<{ rows: number }>(`${server.url}/fixture/db`)
       return res.status === 200 && res
     })
-    expect(Array.isArray(items.body)).toBe(true)
+    expect(rows.body).toEqual({ rows: FIXTURE_ROWS })
   })
 })

@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { FIXTURE_ROWS } from '../fixtures/routes.js'
 import { images } from '../helpers/images.js'
 import { expectAlive, until } from '../helpers/integration-probes.js'
 import { promtool, sample } from '../helpers/metrics.js'
@@ -114,8 +115,8 @@ describe('Prometheus scraping the service', () => {
     await untilValue('readiness_check_up{check="postgres",critical="true"}', 1)
     await untilValue('redis_connection_state{state="ready"}', 1)
     // Business traffic in the request histogram, by route pattern.
-    for (let i = 0; i < 3; i++) expect((await fetch(`${server.url}/api/items/${i + 1}`)).status).toBe(404)
-    await untilValue('sum(http_request_duration_seconds_count{route="/api/items/:id",status_code="404"})', 3)
+    for (let i = 0; i < 3; i++) expect((await fetch(`${server.url}/fixture/items/${FIXTURE_ROWS + 1 + i}`)).status).toBe(404)
+    await untilValue('sum(http_request_duration_seconds_count{route="/fixture/items/:id",status_code="404"})', 3)
     // The prober's /ready requests run readiness rounds (TTL 0: one per probe).
     const rounds = await value('readiness_rounds_total')
     await until('readiness rounds growing', async () => ((await value('readiness_rounds_total')) ?? 0) > (rounds ?? 0), { timeoutMs: 20_000, intervalMs: 500 })
@@ -190,7 +191,7 @@ describe('Prometheus scraping the service', () => {
 
   // Last: it ends the server.
   it('a shutdown held past 80% of its deadline by an in-flight request fires the deadline alert', async () => {
-    const slow = fetch(`${server.url}/api/slow?ms=9000`).catch(() => undefined)
+    const slow = fetch(`${server.url}/fixture/slow?ms=9000`).catch(() => undefined)
     // The request reaches the server before the signal does.
     await sleep(200)
     server.child.kill('SIGTERM')

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
-import { MIGRATION_LOCK_KEY, migrate, migrations, type Migration } from '../../src/migrate.js'
+import { MIGRATION_LOCK_KEY, migrate, type Migration } from '../../src/migrate.js'
 import { EXIT_STARTUP_FAILED, PermanentStartupError, initialise } from '../../src/startup.js'
 import { until } from '../helpers/integration-probes.js'
 import { emptyDatabase, migrationBackends, pollingForLock } from './migration-db.js'
@@ -38,6 +38,12 @@ async function app(env: Record<string, string> = {}): Promise<FastifyInstance> {
 }
 const connectVia = (a: FastifyInstance) => () => a.pgDedicatedClient('migrate')
 
+// The tests' own first migration (a table, as a service's first migration creates), so
+// they depend on no migration of the service's.
+const migrations: readonly Migration[] = [
+  { id: 1, name: 'create notes', sql: 'CREATE TABLE IF NOT EXISTS notes (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL)' },
+]
+
 const waitingForMigrationLock = () => until('a migration polling for the advisory lock', () => pollingForLock(db))
 async function appliedIds(): Promise<number[]> {
   const { rows } = await db.query<{ id: number }>('SELECT id FROM schema_migrations ORDER BY id')
@@ -46,14 +52,14 @@ async function appliedIds(): Promise<number[]> {
 
 it('concurrent replicas apply each migration exactly once', async () => {
   const connect = () => new pg.Client({ connectionString: stack.directDatabaseUrl })
-  const applied = await Promise.all(Array.from({ length: 6 }, () => migrate({ connect })))
+  const applied = await Promise.all(Array.from({ length: 6 }, () => migrate({ connect, migrations })))
   const ids = migrations.map((m) => m.id)
   // One replica applied everything; the others waited on the lock and found it done.
   expect(applied.filter((a) => a.length > 0)).toEqual([ids])
   expect(applied.filter((a) => a.length === 0)).toHaveLength(5)
   expect(await appliedIds()).toEqual(ids)
   // And again on the next rollout: nothing to do.
-  expect(await migrate({ connect })).toEqual([])
+  expect(await migrate({ connect, migrations })).toEqual([])
 })
 
 describe('own connection: never cut by PG_QUERY_TIMEOUT_MS', () => {
@@ -72,7 +78,7 @@ describe('own connection: never cut by PG_QUERY_TIMEOUT_MS', () => {
     const holder = await db.connect()
     try {
       await holder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY])
-      const migrating = migrate({ connect: connectVia(a) })
+      const migrating = migrate({ connect: connectVia(a), migrations })
       await waitingForMigrationLock()
       await sleep(3000)
       await holder.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY])
@@ -82,7 +88,7 @@ describe('own connection: never cut by PG_QUERY_TIMEOUT_MS', () => {
       // migration: it has nothing pending, so it does not wait.
       await holder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY])
       const started = performance.now()
-      expect(await migrate({ connect: connectVia(a) })).toEqual([])
+      expect(await migrate({ connect: connectVia(a), migrations })).toEqual([])
       expect(performance.now() - started).toBeLessThan(5000)
     } finally {
       holder.release(true)
@@ -95,17 +101,17 @@ it('an ALTER behind a long transaction times out on its lock and retries with ba
   // application's queries below: what is asserted is that they are not stuck behind the
   // ALTER (without its lock_timeout they would wait until the blocker commits: never).
   const a = await app({ PG_QUERY_TIMEOUT_MS: '20000' })
-  await migrate({ connect: connectVia(a) })
+  await migrate({ connect: connectVia(a), migrations })
   // An old pod's long transaction that has read the table.
   const blocker = await db.connect()
   await blocker.query('BEGIN')
-  await blocker.query('SELECT count(*) FROM items')
+  await blocker.query('SELECT count(*) FROM notes')
   const blockerPid = (await blocker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid
   const warn = vi.spyOn(a.log, 'warn')
   const retries = () =>
     warn.mock.calls.filter(([, msg]) => msg === 'startup: postgres not ready, retrying').map(([obj]) => obj as { attempt: number; reason: string })
   const lockTimeouts = () => retries().filter((r) => /55P03: .*lock timeout/.test(r.reason)).length
-  const list: Migration[] = [...migrations, { id: 2, name: 'add note', sql: 'ALTER TABLE items ADD COLUMN note text' }]
+  const list: Migration[] = [...migrations, { id: 2, name: 'add note', sql: 'ALTER TABLE notes ADD COLUMN note text' }]
   const starting = new AbortController()
   const initialising = initialise(a, starting.signal, { migrations: list })
   let asserted = false
@@ -115,7 +121,7 @@ it('an ALTER behind a long transaction times out on its lock and retries with ba
     // through, each within the app's own query timeout (old code: queued behind the
     // ALTER until the blocker ends, failing with a timeout).
     for (let i = 0; i < 4; i++) {
-      const { rows } = await a.pg.query<{ n: string }>('SELECT count(*) AS n FROM items')
+      const { rows } = await a.pg.query<{ n: string }>('SELECT count(*) AS n FROM notes')
       expect(rows[0]!.n).toBe('0')
       await sleep(500)
     }
@@ -135,7 +141,7 @@ it('an ALTER behind a long transaction times out on its lock and retries with ba
   }
   await initialising
   expect(await appliedIds()).toEqual([1, 2])
-  const { rows } = await db.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'note'`)
+  const { rows } = await db.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'notes' AND column_name = 'note'`)
   expect(rows).toHaveLength(1)
 })
 
@@ -155,7 +161,7 @@ describe('giving up (shutdown signal during startup) leaves no backend behind', 
     try {
       await holder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY])
       const abort = new AbortController()
-      const migrating = migrate({ connect: connectVia(a), signal: abort.signal })
+      const migrating = migrate({ connect: connectVia(a), migrations, signal: abort.signal })
       await waitingForMigrationLock()
       await giveUp(abort, migrating)
     } finally {
@@ -210,12 +216,12 @@ describe('migrations outside a transaction (CREATE INDEX CONCURRENTLY)', () => {
   // The documented pattern (docs/migrations.md): drop what a failed attempt left, then build.
   const byName = (id: number, unique = false): Migration => ({
     id,
-    name: 'index items by name',
+    name: 'index notes by name',
     transaction: false,
-    sql: ['DROP INDEX CONCURRENTLY IF EXISTS items_name_idx', `CREATE ${unique ? 'UNIQUE ' : ''}INDEX CONCURRENTLY items_name_idx ON items (name)`],
+    sql: ['DROP INDEX CONCURRENTLY IF EXISTS notes_name_idx', `CREATE ${unique ? 'UNIQUE ' : ''}INDEX CONCURRENTLY notes_name_idx ON notes (name)`],
   })
   const indexValid = async () => {
-    const { rows } = await db.query<{ valid: boolean }>(`SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = to_regclass('items_name_idx')`)
+    const { rows } = await db.query<{ valid: boolean }>(`SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = to_regclass('notes_name_idx')`)
     return rows[0]?.valid
   }
 
@@ -230,13 +236,13 @@ describe('migrations outside a transaction (CREATE INDEX CONCURRENTLY)', () => {
 
   it('a failed build leaves an INVALID index; the retry drops it and builds a valid one', async () => {
     const connect = () => new pg.Client({ connectionString: stack.directDatabaseUrl })
-    await migrate({ connect })
-    await db.query(`INSERT INTO items (name) VALUES ('dup'), ('dup')`)
+    await migrate({ connect, migrations })
+    await db.query(`INSERT INTO notes (name) VALUES ('dup'), ('dup')`)
     const list = [...migrations, byName(2, true)]
     await expect(migrate({ connect, migrations: list })).rejects.toMatchObject({ code: '23505' })
     expect(await indexValid()).toBe(false)
     expect(await appliedIds()).toEqual([1])
-    await db.query(`DELETE FROM items WHERE id = (SELECT max(id) FROM items)`)
+    await db.query(`DELETE FROM notes WHERE id = (SELECT max(id) FROM notes)`)
     expect(await migrate({ connect, migrations: list })).toEqual([2])
     expect(await indexValid()).toBe(true)
   })

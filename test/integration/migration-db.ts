@@ -1,7 +1,7 @@
 // What the migration tests observe from the server side, through the test's own pool.
 import type pg from 'pg'
 
-/** A fresh, empty schema: the service's migrations are pending again. */
+/** A fresh, empty schema: every migration is pending again. */
 export async function emptyDatabase(db: pg.Pool): Promise<void> {
   await db.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public')
 }

@@ -30,7 +30,7 @@ afterAll(async () => {
   await stack?.stop()
 })
 
-const call = (s: ServerProcess) => fetch(`${s.url}/api/slow?ms=0`, { signal: AbortSignal.timeout(10_000) })
+const call = (s: ServerProcess) => fetch(`${s.url}/fixture/slow?ms=0`, { signal: AbortSignal.timeout(10_000) })
 
 describe('rate limit (RATE_LIMIT_MAX > 0)', () => {
   it(`allows ${MAX} requests per window and address, then 429 with Retry-After; the count is in Redis`, async () => {

@@ -2,11 +2,14 @@
 // it, against real Postgres and Redis (behind Toxiproxy) exports OTLP to a real Jaeger 2,
 // and every assertion reads Jaeger's query API (or the process's own output and exit).
 // Requests carry a W3C traceparent with a trace id chosen here, so a request's trace is
-// told apart from every other trace (the item's creation, a warm-up, another test's).
+// told apart from every other trace (a warm-up, another test's). The requests go to the
+// test fixture's routes (test/fixtures/routes.ts): a cache-aside read, a slow request.
 import { randomBytes } from 'node:crypto'
 import { createServer, type Server, type Socket } from 'node:net'
 import type { CreatedProxy } from '@testcontainers/toxiproxy'
+import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { FIXTURE_TABLE } from '../fixtures/routes.js'
 import { images } from '../helpers/images.js'
 import { expectAlive, until } from '../helpers/integration-probes.js'
 import { parentOf, startJaeger, tag, type Jaeger, type JaegerSpan, type JaegerTrace } from '../helpers/jaeger.js'
@@ -81,28 +84,34 @@ const serverSpanOf = (t: JaegerTrace) => t.spans.find((s) => kind(s) === 'server
 const dbSystem = (s: JaegerSpan) => text(s, 'db.system.name') ?? text(s, 'db.system')
 const statement = (s: JaegerSpan) => text(s, 'db.query.text') ?? text(s, 'db.statement') ?? ''
 
-/** A request the API answers with data: an item, created (in a trace of its own) and read. */
-async function createItem(server: ServerProcess): Promise<string> {
-  const res = await fetch(`${server.url}/api/items`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'traced' }) })
-  expect(res.status).toBe(201)
-  return ((await res.json()) as { id: string }).id
+/** A request answered with data: a seeded fixture row (not the one the warm-up reads), out of the cache. */
+async function uncachedRow(): Promise<string> {
+  const id = '2'
+  const redis = new Redis(stack.redis.getConnectionUrl())
+  try {
+    await redis.del(`fixture-item:${id}`)
+  } finally {
+    await redis.quit()
+  }
+  return id
 }
+const selectRow = `FROM ${FIXTURE_TABLE} WHERE id`
 
-describe('a request to GET /api/items/:id', () => {
+describe('a cache-aside read (GET /fixture/items/:id)', () => {
   let server: ServerProcess
   let trace: JaegerTrace
   let request: Awaited<ReturnType<typeof traced>>
 
   beforeAll(async () => {
-    server = await start(`items-${newId(3)}`)
+    server = await start(`cache-aside-${newId(3)}`)
     // Shared by this block's tests: stopped after them (afterAll), not after the first.
     servers.splice(servers.indexOf(server), 1)
-    const id = await createItem(server)
-    request = await traced(`${server.url}/api/items/${id}`)
+    const id = await uncachedRow()
+    request = await traced(`${server.url}/fixture/items/${id}`)
     expect(request.res.status).toBe(200)
     expect(request.res.headers.get('x-cache')).toBe('miss')
     // The server span, and the request's Redis GET, Postgres SELECT and Redis SET.
-    trace = await traceOnce(request.traceId, (t) => serverSpanOf(t) !== undefined && t.spans.filter((s) => dbSystem(s) === 'redis').length >= 2 && t.spans.some((s) => statement(s).includes('FROM items WHERE id')))
+    trace = await traceOnce(request.traceId, (t) => serverSpanOf(t) !== undefined && t.spans.filter((s) => dbSystem(s) === 'redis').length >= 2 && t.spans.some((s) => statement(s).includes(selectRow)))
   }, 120_000)
 
   afterAll(async () => {
@@ -111,10 +120,10 @@ describe('a request to GET /api/items/:id', () => {
 
   it('is one trace: a server span named by the route, under the caller\'s span (W3C traceparent)', () => {
     const servers = trace.spans.filter((s) => kind(s) === 'server')
-    expect(servers.map((s) => s.operationName)).toEqual(['GET /api/items/:id'])
+    expect(servers.map((s) => s.operationName)).toEqual(['GET /fixture/items/:id'])
     const root = servers[0]!
     expect(parentOf(root)).toBe(request.parentSpanId)
-    expect(tag(root, 'http.route')).toBe('/api/items/:id')
+    expect(tag(root, 'http.route')).toBe('/fixture/items/:id')
     expect(Number(tag(root, 'http.response.status_code') ?? tag(root, 'http.status_code'))).toBe(200)
     expect(tag(root, 'otel.status_code')).toBeUndefined()
     // Every span of the trace is this service's and descends from the server span.
@@ -135,14 +144,14 @@ describe('a request to GET /api/items/:id', () => {
     expect(fastify, `@fastify/otel's request span under the server span; spans: ${trace.spans.map((s) => s.operationName).join(', ')}`).toBeDefined()
     const redis = trace.spans.filter((s) => dbSystem(s) === 'redis')
     expect(redis.map((s) => String(statement(s) || s.operationName).split(' ')[0]!.toLowerCase()).sort()).toEqual(['get', 'set'])
-    const select = trace.spans.find((s) => statement(s).includes('FROM items WHERE id'))!
+    const select = trace.spans.find((s) => statement(s).includes(selectRow))!
     for (const span of [...redis, select]) {
       expect(parentOf(span), `${span.operationName} is a child of the request span`).toBe(fastify!.spanID)
       expect(kind(span)).toBe('client')
       // Started within the request (start times come back in whole milliseconds: 1 ms of slack).
       expect(span.startTime).toBeGreaterThanOrEqual(root.startTime)
       expect(span.startTime).toBeLessThanOrEqual(root.startTime + root.duration + 1000)
-      // The cache write is off the request path (items.ts): it may end after the response.
+      // The cache write is off the request path (test/fixtures/routes.ts): it may end after the response.
       const awaited = String(statement(span) || span.operationName).split(' ')[0]!.toLowerCase() !== 'set'
       if (awaited) expect(span.startTime + span.duration).toBeLessThanOrEqual(root.startTime + root.duration + 1000)
     }
@@ -172,7 +181,7 @@ describe('a request to GET /api/items/:id', () => {
     for (const path of ['/health', '/ready', '/startup']) expect((await fetch(`${server.url}${path}`)).status).toBe(200)
     expect((await fetch(server.metricsUrl)).status).toBe(200)
     // A request after them, in the same batch: once it is in Jaeger, so would they be.
-    const after = await traced(`${server.url}/api/items/999999`)
+    const after = await traced(`${server.url}/fixture/items/999999`)
     expect(after.res.status).toBe(404)
     await traceOnce(after.traceId, (t) => serverSpanOf(t) !== undefined)
     const service = trace.processes[serverSpanOf(trace)!.processID]!.serviceName
@@ -181,7 +190,7 @@ describe('a request to GET /api/items/:id', () => {
     // inject(), which would have @fastify/otel's span and no http server span).
     for (const t of traces) expect(t.spans.filter((s) => text(s, 'otel.scope.name') === '@opentelemetry/instrumentation-http' && kind(s) === 'server'), t.spans.map((s) => s.operationName).join(', ')).toHaveLength(1)
     const names = traces.flatMap((t) => t.spans.map((s) => s.operationName))
-    expect(names).toContain('GET /api/items/:id')
+    expect(names).toContain('GET /fixture/items/:id')
     expect(names.filter((n) => /health|ready|startup|metrics/.test(n))).toEqual([])
     expect(names.every((n) => n !== 'GET')).toBe(true)
   })
@@ -190,7 +199,7 @@ describe('a request to GET /api/items/:id', () => {
 describe('errors', () => {
   it('a 5xx marks the spans as errors with the short cause; a 4xx does not', async () => {
     const server = await start(`errors-${newId(3)}`, { PG_QUERY_TIMEOUT_MS: '2000', REDIS_COMMAND_TIMEOUT_MS: '1000' })
-    const bad = await traced(`${server.url}/api/items/abc`)
+    const bad = await traced(`${server.url}/fixture/items/abc`)
     expect(bad.res.status).toBe(400)
     const badTrace = await traceOnce(bad.traceId, (t) => serverSpanOf(t) !== undefined)
     for (const span of badTrace.spans) expect(tag(span, 'otel.status_code'), span.operationName).toBeUndefined()
@@ -198,7 +207,7 @@ describe('errors', () => {
     await stack.proxies!.postgres.setEnabled(false)
     let down: Awaited<ReturnType<typeof traced>>
     try {
-      down = await traced(`${server.url}/api/items/424242`)
+      down = await traced(`${server.url}/fixture/items/424242`)
     } finally {
       await stack.proxies!.postgres.setEnabled(true)
     }
@@ -224,8 +233,8 @@ describe('shutdown', () => {
   it('exports the span of a request in flight at SIGTERM before exiting 0', async () => {
     // Batches every minute: only the shutdown's flush can export this request's spans.
     const server = await start(`shutdown-${newId(3)}`, { OTEL_BSP_SCHEDULE_DELAY: '60000', DRAIN_DELAY_MS: '500', SHUTDOWN_TIMEOUT_MS: '10000' })
-    const inFlight = traced(`${server.url}/api/slow?ms=1500`)
-    await server.waitForLog((l) => l.msg === 'incoming request' && String(l.req && (l.req as { url: string }).url).startsWith('/api/slow'))
+    const inFlight = traced(`${server.url}/fixture/slow?ms=1500`)
+    await server.waitForLog((l) => l.msg === 'incoming request' && String(l.req && (l.req as { url: string }).url).startsWith('/fixture/slow'))
     const ended = terminated(server)
     const { res, traceId } = await inFlight
     expect(res.status).toBe(200)
@@ -239,7 +248,7 @@ describe('shutdown', () => {
     expect(order.indexOf('lifecycle: closing')).toBeLessThan(order.indexOf('shutdown: traces exported'))
     expect(order.indexOf('shutdown: traces exported')).toBeLessThan(order.indexOf('lifecycle: closed'))
     const trace = await traceOnce(traceId, (t) => serverSpanOf(t) !== undefined, 10_000)
-    expect(serverSpanOf(trace)!.operationName).toBe('GET /api/slow')
+    expect(serverSpanOf(trace)!.operationName).toBe('GET /fixture/slow')
     expect(serverSpanOf(trace)!.duration).toBeGreaterThanOrEqual(1_400_000)
   }, 60_000)
 })
@@ -273,8 +282,7 @@ describe('a dead collector', () => {
     const endpoint = `http://${otlpProxy.host}:${otlpProxy.port}`
     // The defaults of DRAIN_DELAY_MS (5 s) and SHUTDOWN_TIMEOUT_MS (15 s): the exit time is the one a pod sees.
     const server = await start(`blackhole-${newId(3)}`, { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_BSP_MAX_QUEUE_SIZE: '200', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '50' })
-    const id = await createItem(server)
-    const url = `${server.url}/api/items/${id}`
+    const url = `${server.url}/fixture/items/${await uncachedRow()}`
     await load(url, 100) // warm-up
     const healthy = await load(url, 400)
     expect(healthy.errors).toBe(0)
@@ -319,8 +327,7 @@ describe('a dead collector', () => {
     await otlpProxy.setEnabled(false)
     try {
       const server = await start(`refused-${newId(3)}`, { OTEL_EXPORTER_OTLP_ENDPOINT: `http://${otlpProxy.host}:${otlpProxy.port}` })
-      const id = await createItem(server)
-      const result = await load(`${server.url}/api/items/${id}`, 100)
+      const result = await load(`${server.url}/fixture/items/${await uncachedRow()}`, 100)
       expect(result.errors).toBe(0)
       await until('spans dropped', async () => ((await dropped(server)) > 0 ? true : undefined))
       expectAlive(server)
@@ -353,8 +360,8 @@ describe('with no endpoint set', () => {
         { preload: true },
       )
       servers.push(server)
-      const id = await createItem(server)
-      for (let i = 0; i < 20; i++) expect((await fetch(`${server.url}/api/items/${id}`)).status).toBe(200)
+      const url = `${server.url}/fixture/items/${await uncachedRow()}`
+      for (let i = 0; i < 20; i++) expect((await fetch(url)).status).toBe(200)
       const { code } = await terminated(server)
       expect(code).toBe(0)
       expect(accepted).toEqual([])

@@ -6,7 +6,7 @@ import http from 'node:http'
 import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import pg from 'pg'
+import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { getOne, render, type K8sObject } from '../chart/helm.js'
 import type { ServerProcess } from '../helpers/server.js'
@@ -32,7 +32,7 @@ describe('connections with no request in flight do not hold the shutdown', () =>
   // then exit 1 with a fatal "deadline exceeded" line.
   const cases = [
     ['opened and never sent a byte (a preconnect)', ''],
-    ['sent half of a request’s headers', 'GET /api/items HTTP/1.1\r\nHost: svc\r\nAccept: appl'],
+    ['sent half of a request’s headers', 'GET /fixture/db HTTP/1.1\r\nHost: svc\r\nAccept: appl'],
   ] as const
   it.each(cases)('a connection that %s: closed after the drain, exit 0 long before the deadline', async (_name, bytes) => {
     const server = await suite.start({ DRAIN_DELAY_MS: '500', SHUTDOWN_TIMEOUT_MS: '20000' })
@@ -53,8 +53,8 @@ describe('connections with no request in flight do not hold the shutdown', () =>
     const s = await suite.start({ DRAIN_DELAY_MS: '300', SHUTDOWN_TIMEOUT_MS: '20000' })
     const silent = await connect(s)
     const busy = await connect(s)
-    busy.socket.write('GET /api/slow?ms=2500 HTTP/1.1\r\nHost: svc\r\n\r\n')
-    await s.waitForLog((l) => (l.req as { url?: string } | undefined)?.url === '/api/slow?ms=2500')
+    busy.socket.write('GET /fixture/slow?ms=2500 HTTP/1.1\r\nHost: svc\r\n\r\n')
+    await s.waitForLog((l) => (l.req as { url?: string } | undefined)?.url === '/fixture/slow?ms=2500')
     const exit = terminated(s)
     await silent.closed
     await busy.closed
@@ -66,18 +66,17 @@ describe('connections with no request in flight do not hold the shutdown', () =>
 })
 
 describe('pipelining during the drain (RFC 9112 section 9.6)', () => {
-  const post = (name: string) => {
-    const body = JSON.stringify({ name })
-    return `POST /api/items HTTP/1.1\r\nHost: svc\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  // A write (one Redis SET a request, test/fixtures/routes.ts): whether a request ran shows in Redis.
+  const put = (key: string) => {
+    const body = JSON.stringify({ value: key })
+    return `PUT /fixture/cache/${key} HTTP/1.1\r\nHost: svc\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
   }
-  const rows = async (prefix: string) => {
-    const client = new pg.Client({ connectionString: suite.stack.directDatabaseUrl })
-    await client.connect()
+  const written = async (prefix: string) => {
+    const redis = new Redis(suite.stack.redisUrl)
     try {
-      const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM items WHERE name LIKE $1', [`${prefix}%`])
-      return rows[0]?.n ?? -1
+      return (await redis.keys(`fixture:${prefix}*`)).length
     } finally {
-      await client.end()
+      await redis.quit()
     }
   }
   const responses = (raw: string) => raw.match(/HTTP\/1\.1 \d{3}(?= )/g) ?? []
@@ -85,24 +84,24 @@ describe('pipelining during the drain (RFC 9112 section 9.6)', () => {
   it('requests pipelined behind a `Connection: close` response are never run', async () => {
     const s = await suite.start({ DRAIN_DELAY_MS: '4000', SHUTDOWN_TIMEOUT_MS: '20000' })
     const id = `pipe-${Date.now()}`
-    // Before the signal: three pipelined POSTs, three rows, three responses.
+    // Before the signal: three pipelined writes, three keys, three responses.
     const before = await connect(s)
-    before.socket.write(post(`${id}-a1`) + post(`${id}-a2`) + post(`${id}-a3`))
+    before.socket.write(put(`${id}-a1`) + put(`${id}-a2`) + put(`${id}-a3`))
     for (let i = 0; i < 100 && responses(before.received()).length < 3; i++) await sleep(50)
-    expect(responses(before.received())).toEqual(['HTTP/1.1 201', 'HTTP/1.1 201', 'HTTP/1.1 201'])
-    expect(await rows(`${id}-a`)).toBe(3)
+    expect(responses(before.received())).toEqual(['HTTP/1.1 204', 'HTTP/1.1 204', 'HTTP/1.1 204'])
+    expect(await written(`${id}-a`)).toBe(3)
     before.socket.destroy()
 
     const conn = await connect(s)
     s.child.kill('SIGTERM')
     await s.waitForLog((l) => l.lifecycle === 'draining')
-    conn.socket.write(post(`${id}-b1`) + post(`${id}-b2`) + post(`${id}-b3`))
+    conn.socket.write(put(`${id}-b1`) + put(`${id}-b2`) + put(`${id}-b3`))
     await conn.closed
     // One response, which closes the connection; the two behind it never ran, so the
     // client can safely send them again on a new connection.
-    expect(responses(conn.received())).toEqual(['HTTP/1.1 201'])
+    expect(responses(conn.received())).toEqual(['HTTP/1.1 204'])
     expect(conn.received()).toMatch(/\r\nconnection: close\r\n/i)
-    expect(await rows(`${id}-b`)).toBe(1)
+    expect(await written(`${id}-b`)).toBe(1)
     expect((await s.exited).code).toBe(0)
   })
 })
@@ -113,7 +112,7 @@ describe('long-lived responses', () => {
     let text = ''
     const ended = new Promise<number>((resolve, reject) => {
       http
-        .get(`${s.url}/api/events?intervalMs=200`, { headers: { accept: 'text/event-stream' } }, (res) => {
+        .get(`${s.url}/fixture/stream?intervalMs=200`, { headers: { accept: 'text/event-stream' } }, (res) => {
           expect(res.statusCode).toBe(200)
           expect(res.headers['content-type']).toMatch(/^text\/event-stream/)
           res.setEncoding('utf8').on('data', (c: string) => (text += c))
@@ -143,7 +142,7 @@ describe('a response sent with keep-alive before SIGTERM', () => {
     let received = ''
     socket.setEncoding('utf8').on('data', (c: string) => (received += c))
     const serverEnded = new Promise<number>((resolve) => socket.once('end', () => resolve(performance.now())))
-    socket.write('GET /api/events?intervalMs=200 HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n')
+    socket.write('GET /fixture/stream?intervalMs=200 HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n')
     for (let i = 0; i < 100 && (received.match(/event: tick/g) ?? []).length < 2; i++) await sleep(50)
     // Its headers went out before the signal, saying the connection stays open.
     expect(received).toMatch(/^HTTP\/1\.1 200/)
@@ -186,14 +185,14 @@ describe('fatal errors, with the drain the chart configures', () => {
     const s = await suite.start({ DRAIN_DELAY_MS: env.DRAIN_DELAY_MS ?? '', SHUTDOWN_TIMEOUT_MS: env.SHUTDOWN_TIMEOUT_MS ?? '' }, { nodeArgs: ['--import', fixture('fatal-on-signal.mjs')] })
     const inFlight = new Promise<{ status: number; body: string }>((resolve, reject) => {
       http
-        .get(`${s.url}/api/slow?ms=1500`, { agent: false }, (res) => {
+        .get(`${s.url}/fixture/slow?ms=1500`, { agent: false }, (res) => {
           let body = ''
           res.setEncoding('utf8').on('data', (c: string) => (body += c))
           res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
         })
         .on('error', reject)
     })
-    await s.waitForLog((l) => (l.req as { url?: string } | undefined)?.url === '/api/slow?ms=1500')
+    await s.waitForLog((l) => (l.req as { url?: string } | undefined)?.url === '/fixture/slow?ms=1500')
     const fatalAt = performance.now()
     s.child.kill('SIGUSR2') // the fixture throws an uncaught exception
     await s.waitForLog((l) => l.level === 'fatal')

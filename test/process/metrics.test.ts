@@ -136,7 +136,7 @@ describe('shutdown', () => {
     expect(sample(ready, 'lifecycle_shutdown_timeout_seconds')).toBe(20)
 
     // A request in flight across the drain and into the close.
-    const inFlight = fetch(`${s.url}/api/slow?ms=${slowMs}`).then(async (r) => ({ status: r.status, at: performance.now() }))
+    const inFlight = fetch(`${s.url}/fixture/slow?ms=${slowMs}`).then(async (r) => ({ status: r.status, at: performance.now() }))
     await sleep(200)
     const signalAt = performance.now()
     s.child.kill('SIGTERM')

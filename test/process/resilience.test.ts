@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { FIXTURE_LOCK_KEY, FIXTURE_TABLE } from '../fixtures/routes.js'
 import { expectAlive, getJson, until, type ReadyBody } from '../helpers/integration-probes.js'
 import { startServer, type ServerProcess } from '../helpers/server.js'
 import { startStack, type Stack } from '../helpers/stack.js'
@@ -36,8 +37,9 @@ async function start(env: Record<string, string> = {}, options: Parameters<typeo
   return s
 }
 
+// The fixture's cache-aside read (test/fixtures/routes.ts): Redis, then Postgres on a miss.
 async function getItem(s: ServerProcess, id: string) {
-  const res = await fetch(`${s.url}/api/items/${id}`, { signal: AbortSignal.timeout(10_000) })
+  const res = await fetch(`${s.url}/fixture/items/${id}`, { signal: AbortSignal.timeout(10_000) })
   await res.arrayBuffer()
   return { status: res.status, cache: res.headers.get('x-cache') }
 }
@@ -51,8 +53,7 @@ describe('startup gates on Postgres only: the Redis cache is not critical', () =
     const readyBody = await getJson<ReadyBody>(`${s.url}/ready`)
     expect(readyBody.status).toBe(200)
     expect(readyBody.body).toMatchObject({ status: 'ready', degraded: true, degradedReason: expect.stringMatching(/^redis: /) as string })
-    const { rows } = await db.query<{ id: string }>(`INSERT INTO items (name) VALUES ('cold start') RETURNING id::text`)
-    const id = rows[0]!.id
+    const id = '2' // a seeded row the warm-up does not read
     expect(await getItem(s, id)).toEqual({ status: 200, cache: 'bypass' })
     // Redis is back: the background connection finds it, and the cache is used again.
     await stack.proxies!.redis.setEnabled(true)
@@ -64,10 +65,10 @@ describe('startup gates on Postgres only: the Redis cache is not critical', () =
   })
 
   it('a request that reaches a pod still starting gets 503 with Retry-After, not a 500 from a missing table', async () => {
-    await db.query('DROP TABLE IF EXISTS items, schema_migrations')
+    await db.query(`DROP TABLE IF EXISTS ${FIXTURE_TABLE}, schema_migrations`)
     await stack.proxies!.postgres.setEnabled(false)
     const s = await start({}, { waitFor: 'listening' })
-    for (const path of ['/api/items', '/api/items/1']) {
+    for (const path of ['/fixture/db', '/fixture/items/1']) {
       const res = await fetch(`${s.url}${path}`)
       expect(res.status).toBe(503)
       expect(res.headers.get('retry-after')).toBe('2')
@@ -76,7 +77,7 @@ describe('startup gates on Postgres only: the Redis cache is not critical', () =
     expect((await fetch(`${s.url}/startup`)).status).toBe(503)
     await stack.proxies!.postgres.setEnabled(true)
     await s.waitForLog((l) => l.lifecycle === 'ready', 30_000)
-    expect((await fetch(`${s.url}/api/items`)).status).toBe(200)
+    expect((await fetch(`${s.url}/fixture/db`)).status).toBe(200)
   })
 })
 
@@ -110,7 +111,7 @@ async function openWith(port: number, head: string): Promise<Socket> {
 describe('slow clients', () => {
   it('a request body still trickling in at SIGTERM does not hold the exit: exit 0 right after the drain, not at the deadline', async () => {
     const s = await start({ DRAIN_DELAY_MS: '1000', SHUTDOWN_TIMEOUT_MS: '20000' })
-    const socket = await openWith(s.port, 'POST /api/items HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{"name":"')
+    const socket = await openWith(s.port, 'POST /fixture/echo HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{"name":"')
     const trickle = setInterval(() => socket.write('a'), 200)
     let closedByServer = false
     socket.once('close', () => (closedByServer = true))
@@ -130,7 +131,7 @@ describe('slow clients', () => {
 
   it('1,000 trickling connections (slowloris): /health keeps answering within its probe timeout, and the server drops them at HEADERS_TIMEOUT_MS', async () => {
     const s = await start({ HEADERS_TIMEOUT_MS: '4000' })
-    const sockets = await Promise.all(Array.from({ length: 1000 }, () => openWith(s.port, 'GET /api/items HTTP/1.1\r\nHost: test\r\n')))
+    const sockets = await Promise.all(Array.from({ length: 1000 }, () => openWith(s.port, 'GET /fixture/db HTTP/1.1\r\nHost: test\r\n')))
     let dropped = 0
     for (const socket of sockets) socket.once('close', () => dropped++)
     const trickle = setInterval(() => {
@@ -162,12 +163,12 @@ describe("readiness under the pod's own load", () => {
     const s = await start({ PG_POOL_MAX: '3', PG_QUERY_TIMEOUT_MS: '8000', READY_CHECK_TIMEOUT_MS: '1000' })
     const locker = await db.connect()
     try {
-      // Every query on items waits: the pool's two connections are taken, the rest queue.
+      // Every /fixture/locked query waits for the lock: the pool's two connections are taken, the rest queue.
       await locker.query('BEGIN')
-      await locker.query('LOCK TABLE items IN ACCESS EXCLUSIVE MODE')
-      const spike = Array.from({ length: 12 }, () => fetch(`${s.url}/api/items`).then((r) => r.status, () => 0))
+      await locker.query('SELECT pg_advisory_xact_lock($1)', [FIXTURE_LOCK_KEY])
+      const spike = Array.from({ length: 12 }, () => fetch(`${s.url}/fixture/locked`).then((r) => r.status, () => 0))
       await until('the pool saturated', async () => {
-        const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'items'::regclass AND NOT granted`)
+        const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid::bigint = $1 AND NOT granted`, [FIXTURE_LOCK_KEY])
         return rows[0]!.n >= 2
       })
       // Queued requests wait for a pooled connection up to 5 s (connectionTimeoutMillis): stay below.

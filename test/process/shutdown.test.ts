@@ -48,7 +48,7 @@ describe('graceful shutdown', () => {
     // Connections that sit idle in a client's pool: shutdown must close them at once,
     // not wait for the 65 s keep-alive timeout.
     const idleAgent = new http.Agent({ keepAlive: true })
-    await Promise.all(Array.from({ length: 4 }, () => request(`${s.url}/api/items`, idleAgent)))
+    await Promise.all(Array.from({ length: 4 }, () => request(`${s.url}/fixture/db`, idleAgent)))
     expect(Object.values(idleAgent.freeSockets).flat().length).toBeGreaterThan(0)
 
     let signalAt = Infinity
@@ -61,7 +61,7 @@ describe('graceful shutdown', () => {
       while (!stopLoad) {
         const began = performance.now()
         try {
-          const res = await request(`${s.url}/api/items`, agent)
+          const res = await request(`${s.url}/fixture/db`, agent)
           if (began < signalAt) continue
           if (res.status === 200) duringDrain.ok++
           else duringDrain.failed.push(`HTTP ${res.status}: ${res.body}`)
@@ -76,8 +76,8 @@ describe('graceful shutdown', () => {
     const loops = Array.from({ length: 8 }, loop)
     await sleep(500)
 
-    const slow = request(`${s.url}/api/slow?ms=${slowMs}`, false)
-    await s.waitForLog((l: LogLine) => (l.req as { url?: string } | undefined)?.url === `/api/slow?ms=${slowMs}`)
+    const slow = request(`${s.url}/fixture/slow?ms=${slowMs}`, false)
+    await s.waitForLog((l: LogLine) => (l.req as { url?: string } | undefined)?.url === `/fixture/slow?ms=${slowMs}`)
 
     signalAt = performance.now()
     s.child.kill('SIGTERM')
@@ -151,8 +151,8 @@ describe('graceful shutdown', () => {
 describe('shutdown deadline', () => {
   it('a request that outlives SHUTDOWN_TIMEOUT_MS: exit 1 at the deadline, naming the step', async () => {
     const s = await suite.start({ DRAIN_DELAY_MS: '200', SHUTDOWN_TIMEOUT_MS: '1500' })
-    const slow = request(`${s.url}/api/slow?ms=9000`, false).catch((err: Error) => err)
-    await s.waitForLog((l) => (l.req as { url?: string } | undefined)?.url === '/api/slow?ms=9000')
+    const slow = request(`${s.url}/fixture/slow?ms=9000`, false).catch((err: Error) => err)
+    await s.waitForLog((l) => (l.req as { url?: string } | undefined)?.url === '/fixture/slow?ms=9000')
     const totalMs = await terminate(s, 1)
     expect(totalMs).toBeGreaterThanOrEqual(1500)
     // The deadline, not the 9 s request.
@@ -232,7 +232,7 @@ describe('logging', () => {
     const s = await suite.start({ DRAIN_DELAY_MS: '0' })
     const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
       http
-        .get(`${s.url}/api/items?token=tok-secret-1&page=1`, { headers: { authorization: 'Bearer auth-secret-2', cookie: 'sid=cookie-secret-3', 'x-request-id': 'req-abc-123' } }, (r) => {
+        .get(`${s.url}/fixture/db?token=tok-secret-1&page=1`, { headers: { authorization: 'Bearer auth-secret-2', cookie: 'sid=cookie-secret-3', 'x-request-id': 'req-abc-123' } }, (r) => {
           r.resume()
           r.on('end', () => resolve(r))
         })
@@ -245,7 +245,7 @@ describe('logging', () => {
     }
     const lines = await s.waitForLog((l) => l.reqId === 'req-abc-123' && l.msg === 'request completed').then(() => s.logs.filter((l) => l.reqId === 'req-abc-123'))
     expect(lines.length).toBeGreaterThanOrEqual(2)
-    expect(lines[0]).toMatchObject({ req: { url: '/api/items?token=[REDACTED]&page=1' } })
+    expect(lines[0]).toMatchObject({ req: { url: '/fixture/db?token=[REDACTED]&page=1' } })
     const out = s.output()
     for (const secret of ['tok-secret-1', 'auth-secret-2', 'cookie-secret-3', 's3cret-pw']) expect(out).not.toContain(secret)
     expect(s.logs.filter((l) => /^\/(health|ready|startup)/.test((l.req as { url?: string } | undefined)?.url ?? ''))).toEqual([])

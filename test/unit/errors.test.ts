@@ -60,7 +60,7 @@ describe('dependencyDown: 503 with Retry-After, not 500', () => {
     // The app's own file access: a bug or a deployment mistake, not a dependency.
     coded('ENOENT', "ENOENT: no such file or directory, open '/app/data.json'"),
     coded('EACCES', "EACCES: permission denied, open '/app/data.json'"),
-    postgres('42P01', 'relation "items" does not exist'),
+    postgres('42P01', 'relation "orders" does not exist'),
     postgres('23505', 'duplicate key value violates unique constraint'),
     postgres('28P01', 'password authentication failed', 'FATAL'),
     'not an error',

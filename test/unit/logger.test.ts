@@ -6,7 +6,7 @@ import { loggerOptions, redactUrl, requestId } from '../../src/logger.js'
 
 describe('redactUrl', () => {
   it.each([
-    ['/api/items?token=abc&page=2', '/api/items?token=[REDACTED]&page=2'],
+    ['/orders?token=abc&page=2', '/orders?token=[REDACTED]&page=2'],
     ['/cb?code=xyz&state=1&api_key=k', '/cb?code=[REDACTED]&state=1&api_key=[REDACTED]'],
     ['/x?Password=p%20w', '/x?Password=[REDACTED]'],
     ['/x?a=1', '/x?a=1'],

@@ -9,6 +9,7 @@ import { buildApp } from '../../src/app.js'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { startMetricsServer, type MetricsServer } from '../../src/metrics.js'
 import type { Check } from '../../src/readiness.js'
+import fixtureRoutes from '../fixtures/routes.js'
 import { promtool, sample, samples } from '../helpers/metrics.js'
 
 // Nothing listens on port 1: the real plugins stay unconnected; the checks are fakes.
@@ -18,7 +19,7 @@ const ok = (name: string, critical?: boolean): Check => ({ name, critical, run: 
 let app: FastifyInstance
 let server: MetricsServer | undefined
 async function build(checks: Check[], extraEnv: Record<string, string> = {}, { started = false } = {}) {
-  app = await buildApp(loadConfig({ ...env, ...extraEnv }), { checks })
+  app = await buildApp(loadConfig({ ...env, ...extraEnv }), { checks, routes: [fixtureRoutes] })
   await app.ready()
   // Business routes answer 503 until initialisation completes.
   if (started) app.lifecycle.enter('ready')
@@ -91,7 +92,7 @@ describe('the metrics listener', () => {
     await build([ok('postgres'), ok('redis', false)], { METRICS_PORT: '0' }, { started: true })
     expect(app.hasDecorator('metrics')).toBe(false)
     expect(server).toBeUndefined()
-    expect((await get('/api/slow?ms=0')).statusCode).toBe(200)
+    expect((await get('/fixture/slow?ms=0')).statusCode).toBe(200)
   })
 })
 
@@ -101,34 +102,34 @@ describe('HTTP requests', () => {
     const count = (text: string, route: string, status: string) =>
       sample(text, 'http_request_duration_seconds_count', { method: 'GET', route, status_code: status }) ?? 0
     const before = await scrape()
-    expect(count(before, '/api/slow', '200')).toBe(0)
-    expect((await get('/api/slow?ms=0')).statusCode).toBe(200)
-    expect((await get('/api/slow?ms=20&token=secret-1')).statusCode).toBe(200)
-    expect((await get('/api/items/abc')).statusCode).toBe(400)
+    expect(count(before, '/fixture/slow', '200')).toBe(0)
+    expect((await get('/fixture/slow?ms=0')).statusCode).toBe(200)
+    expect((await get('/fixture/slow?ms=20&token=secret-1')).statusCode).toBe(200)
+    expect((await get('/fixture/items/abc')).statusCode).toBe(400)
     // Postgres unreachable (port 1): a dependency failure, 503.
-    expect((await get('/api/items/12345')).statusCode).toBe(503)
+    expect((await get('/fixture/items/12345')).statusCode).toBe(503)
     const after = await scrape()
-    expect(count(after, '/api/slow', '200')).toBe(2)
-    expect(count(after, '/api/items/:id', '400')).toBe(1)
-    expect(count(after, '/api/items/:id', '503')).toBe(1)
+    expect(count(after, '/fixture/slow', '200')).toBe(2)
+    expect(count(after, '/fixture/items/:id', '400')).toBe(1)
+    expect(count(after, '/fixture/items/:id', '503')).toBe(1)
     // The 20 ms request is in the buckets above 10 ms, the 0 ms one below.
-    expect(sample(after, 'http_request_duration_seconds_bucket', { method: 'GET', route: '/api/slow', status_code: '200', le: '0.01' })).toBe(1)
-    expect(sample(after, 'http_request_duration_seconds_sum', { method: 'GET', route: '/api/slow', status_code: '200' })).toBeGreaterThanOrEqual(0.02)
+    expect(sample(after, 'http_request_duration_seconds_bucket', { method: 'GET', route: '/fixture/slow', status_code: '200', le: '0.01' })).toBe(1)
+    expect(sample(after, 'http_request_duration_seconds_sum', { method: 'GET', route: '/fixture/slow', status_code: '200' })).toBeGreaterThanOrEqual(0.02)
     // Pattern, not URL: no id, no query string, no secret in any label.
     const routes = new Set(samples(after, 'http_request_duration_seconds_count').map((s) => s.labels.route))
-    expect([...routes].sort()).toEqual(['/api/items/:id', '/api/slow'])
+    expect([...routes].sort()).toEqual(['/fixture/items/:id', '/fixture/slow'])
     expect(after).not.toMatch(/abc|12345|secret-1|\?/)
   })
 
   it('requests before ready (the warm-up, early 503s) are not counted as traffic', async () => {
     await build([ok('postgres'), ok('redis', false)])
-    const count = async () => sample(await scrape(), 'http_request_duration_seconds_count', { method: 'GET', route: '/api/slow', status_code: '200' }) ?? 0
+    const count = async () => sample(await scrape(), 'http_request_duration_seconds_count', { method: 'GET', route: '/fixture/slow', status_code: '200' }) ?? 0
     app.lifecycle.serving = true
-    expect((await get('/api/slow?ms=0')).statusCode).toBe(200)
+    expect((await get('/fixture/slow?ms=0')).statusCode).toBe(200)
     expect(await count()).toBe(1)
     app.lifecycle.enter('ready')
     expect(await count()).toBe(0)
-    expect((await get('/api/slow?ms=0')).statusCode).toBe(200)
+    expect((await get('/fixture/slow?ms=0')).statusCode).toBe(200)
     expect(await count()).toBe(1)
   })
 
@@ -136,15 +137,15 @@ describe('HTTP requests', () => {
     await build([ok('postgres'), ok('redis', false)])
     app.lifecycle.enter('ready')
     for (let i = 0; i < 5; i++) for (const path of ['/health', '/ready', '/startup']) expect((await get(path)).statusCode).toBe(200)
-    expect((await get('/api/slow?ms=0')).statusCode).toBe(200)
+    expect((await get('/fixture/slow?ms=0')).statusCode).toBe(200)
     const routes = samples(await scrape(), 'http_request_duration_seconds_count').map((s) => s.labels.route)
-    expect(routes).toEqual(['/api/slow'])
+    expect(routes).toEqual(['/fixture/slow'])
   })
 
   it('the event stream is not timed (it lasts as long as the client stays), and ends on the drain', async () => {
     await build([ok('postgres'), ok('redis', false)])
     app.lifecycle.enter('ready')
-    const stream = get('/api/events?intervalMs=100', { accept: 'text/event-stream' })
+    const stream = get('/fixture/stream?intervalMs=100', { accept: 'text/event-stream' })
     await new Promise((r) => setTimeout(r, 250))
     app.lifecycle.enter('draining')
     const res = await stream
@@ -159,15 +160,15 @@ describe('HTTP requests', () => {
     app.lifecycle.enter('ready')
     expect(sample(await scrape(), 'http_requests_shed_total')).toBe(0)
     await until('first pressured sample', () => app.isUnderPressure())
-    const shed = await get('/api/slow?ms=0')
+    const shed = await get('/fixture/slow?ms=0')
     expect(shed.statusCode).toBe(503)
     // The request id survives shedding (set on arrival).
     expect(shed.headers['x-request-id']).toMatch(/^[0-9a-f]{16}-[0-9a-z]+$/)
-    expect((await get('/api/slow?ms=0')).statusCode).toBe(503)
+    expect((await get('/fixture/slow?ms=0')).statusCode).toBe(503)
     expect((await get('/health')).statusCode).toBe(200)
     const text = await scrape()
     expect(sample(text, 'http_requests_shed_total')).toBe(2)
-    expect(sample(text, 'http_request_duration_seconds_count', { method: 'GET', route: '/api/slow', status_code: '503' })).toBe(2)
+    expect(sample(text, 'http_request_duration_seconds_count', { method: 'GET', route: '/fixture/slow', status_code: '503' })).toBe(2)
   })
 
   it('a 404 still carries the request id', async () => {
@@ -303,9 +304,9 @@ describe('dependencies and the process', () => {
     await build([ok('postgres'), ok('redis', false)], { MAX_HEAP_USED_BYTES: '1' })
     app.lifecycle.enter('ready')
     await get('/ready')
-    await get('/api/slow?ms=0')
+    await get('/fixture/slow?ms=0')
     await until('first pressured sample', () => app.isUnderPressure())
-    await get('/api/slow?ms=0')
+    await get('/fixture/slow?ms=0')
     const text = await scrape()
     const { code, output } = await promtool(['check', 'metrics'], text)
     expect(output).toBe('')

@@ -1,52 +1,30 @@
 // The API contract through inject(): the generated OpenAPI document is valid 3.1 (a standard
 // validator), docs/openapi.json is not stale, every operation documents its errors, and the
 // app keeps to what the spec says for the cases a client cannot see in it (404 and 405,
-// strict integers, limits, security headers, CORS). The fuzzing is test/integration/schemathesis.test.ts.
+// strict integers, limits, security headers, CORS). Whatever routes the service has: the
+// requests here go to the test fixture's routes (test/fixtures/routes.ts, hidden from the
+// spec); the example API's own paths are in example-openapi.test.ts. The fuzzing is
+// test/integration/schemathesis.test.ts.
 import { readFile } from 'node:fs/promises'
 import { compileErrors, validate } from '@readme/openapi-parser'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify from 'fastify'
 import { Value } from 'typebox/value'
-import { afterEach, describe, expect, it } from 'vitest'
-import { buildApp } from '../../src/app.js'
-import { loadConfig } from '../../src/config.js'
+import { describe, expect, it } from 'vitest'
 import { Lifecycle } from '../../src/lifecycle.js'
 import apiContract, { ErrorBody } from '../../src/plugins/api-contract.js'
 import redis from '../../src/plugins/redis.js'
 import { createReadiness } from '../../src/readiness.js'
 import { probeRoutes } from '../../src/routes/probes.js'
-import { renderSpec, SPEC_ENV, SPEC_FILE } from '../../scripts/openapi.js'
+import { renderSpec, SPEC_FILE } from '../../scripts/openapi.js'
+import { contractApps, operations, type Spec } from '../helpers/openapi.js'
 
-interface Operation {
-  responses: Record<string, { headers?: Record<string, unknown>; content?: Record<string, unknown> }>
-  parameters?: unknown[]
-  requestBody?: unknown
-}
-interface Spec {
-  openapi: string
-  paths: Record<string, Record<string, Operation>>
-  components: { responses: Record<string, { headers?: Record<string, unknown> }> }
-}
-
-const apps: FastifyInstance[] = []
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((a) => a.close()))
-})
-
-async function build(env: Record<string, string> = {}) {
-  const app = await buildApp(loadConfig({ ...SPEC_ENV, ...env }), { checks: [] })
-  apps.push(app)
-  await app.ready()
-  // Initialisation done (no dependency to connect to here): business routes answer.
-  app.lifecycle.enter('ready')
-  return app
-}
+const { apps, build } = contractApps()
+const PROBES = ['/health', '/startup', '/ready']
 
 async function expectValid(spec: unknown) {
   const result = await validate(structuredClone(spec) as Parameters<typeof validate>[0])
   expect(result.valid ? '' : compileErrors(result)).toBe('')
 }
-
-const operations = (spec: Spec) => Object.entries(spec.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })))
 
 describe('OpenAPI document', () => {
   it('is served at /openapi.json, valid OpenAPI 3.1', async () => {
@@ -57,16 +35,11 @@ describe('OpenAPI document', () => {
     const spec = res.json<Spec>()
     expect(spec.openapi).toBe('3.1.0')
     await expectValid(spec)
-    expect(operations(spec).map(({ path, method }) => `${method.toUpperCase()} ${path}`)).toEqual([
-      'GET /health',
-      'GET /startup',
-      'GET /ready',
-      'GET /api/items',
-      'POST /api/items',
-      'GET /api/items/{id}',
-      'GET /api/slow',
-      'GET /api/events',
-    ])
+    const listed = operations(spec).map(({ path, method }) => `${method.toUpperCase()} ${path}`)
+    expect(listed.slice(0, 3)).toEqual(PROBES.map((path) => `GET ${path}`))
+    // The test fixture's routes are registered, and hidden.
+    expect((await app.inject('/fixture/slow?ms=0')).statusCode).toBe(200)
+    expect(listed.filter((op) => op.includes('/fixture'))).toEqual([])
   })
 
   it('docs/openapi.json is up to date (run `npm run docs:openapi`)', async () => {
@@ -78,7 +51,7 @@ describe('OpenAPI document', () => {
     const spec = (await build()).swagger() as unknown as Spec
     for (const { path, op } of operations(spec)) {
       const codes = Object.keys(op.responses)
-      if (!path.startsWith('/api/')) {
+      if (PROBES.includes(path)) {
         // Probes: never rate limited nor shed; their 503 is their own body.
         expect(codes.filter((c) => c !== '200' && c !== '503'), path).toEqual([])
         continue
@@ -112,10 +85,10 @@ describe('what the spec does not list', () => {
   it('a known path with another method: 405 with Allow, before any body is read (QUERY, DELETE, OPTIONS)', async () => {
     const app = await build()
     for (const [method, url, allow] of [
-      ['QUERY', '/api/items', 'GET, HEAD, POST'],
-      ['DELETE', '/api/items/1', 'GET, HEAD'],
+      ['QUERY', '/fixture/cache/k', 'GET, HEAD, PUT'],
+      ['DELETE', '/fixture/items/1', 'GET, HEAD'],
       ['OPTIONS', '/health', 'GET, HEAD'],
-      ['PUT', '/api/slow?ms=1', 'GET, HEAD'],
+      ['PUT', '/fixture/slow?ms=1', 'GET, HEAD'],
     ] as const) {
       const res = await app.inject({ method, url })
       expect(res.statusCode, `${method} ${url}`).toBe(405)
@@ -128,9 +101,9 @@ describe('what the spec does not list', () => {
   it('an unknown path: 404, whatever the method', async () => {
     const app = await build()
     for (const method of ['GET', 'POST', 'QUERY'] as const) {
-      const res = await app.inject({ method, url: '/api/nope?x=1' })
+      const res = await app.inject({ method, url: '/v1/nope?x=1' })
       expect(res.statusCode).toBe(404)
-      expect(res.json()).toEqual({ statusCode: 404, error: 'Not Found', message: `Route ${method} /api/nope not found` })
+      expect(res.json()).toEqual({ statusCode: 404, error: 'Not Found', message: `Route ${method} /v1/nope not found` })
       expect(Value.Check(ErrorBody, res.json())).toBe(true)
     }
   })
@@ -138,29 +111,22 @@ describe('what the spec does not list', () => {
   it('integer query parameters take plain digits only: empty, boolean, float, hex, exponent and padded values are 400', async () => {
     const app = await build()
     for (const ms of ['', 'true', '1.0', '1.5', '0x1', '1e1', '%201', 'NaN']) {
-      const res = await app.inject(`/api/slow?ms=${ms}`)
+      const res = await app.inject(`/fixture/slow?ms=${ms}`)
       expect(res.statusCode, `ms=${ms}`).toBe(400)
       expect(res.json()).toMatchObject({ statusCode: 400, code: 'FST_ERR_VALIDATION', message: 'querystring/ms must be integer' })
     }
-    expect((await app.inject('/api/slow?ms=9001')).statusCode).toBe(400)
-    expect((await app.inject('/api/events?intervalMs=1e3')).statusCode).toBe(400)
-    expect((await app.inject('/api/slow?ms=0')).json()).toEqual({ waitedMs: 0 })
-  })
-
-  it('a name Postgres cannot store (U+0000) is 400, not a database error', async () => {
-    const app = await build()
-    const res = await app.inject({ method: 'POST', url: '/api/items', payload: { name: 'a\u0000b' } })
-    expect(res.statusCode).toBe(400)
-    expect(res.json()).toMatchObject({ code: 'FST_ERR_VALIDATION' })
+    expect((await app.inject('/fixture/slow?ms=600001')).statusCode).toBe(400)
+    expect((await app.inject('/fixture/stream?intervalMs=1e3')).statusCode).toBe(400)
+    expect((await app.inject('/fixture/slow?ms=0')).json()).toEqual({ waitedMs: 0 })
   })
 
   it('bodies as typed: a property the schema does not allow is 400, not dropped; no type coercion', async () => {
     const app = await build()
-    const extra = await app.inject({ method: 'POST', url: '/api/items', payload: { name: 'x', extra: 1 } })
+    const extra = await app.inject({ method: 'POST', url: '/fixture/echo', payload: { name: 'x', extra: 1 } })
     expect(extra.statusCode).toBe(400)
     expect(extra.json()).toMatchObject({ code: 'FST_ERR_VALIDATION', message: 'body must NOT have additional properties' })
     for (const name of [false, 42, ['x'], null]) {
-      const res = await app.inject({ method: 'POST', url: '/api/items', payload: { name } })
+      const res = await app.inject({ method: 'POST', url: '/fixture/echo', payload: { name } })
       expect(res.statusCode, JSON.stringify(name)).toBe(400)
       expect(res.json()).toMatchObject({ message: 'body/name must be string' })
     }
@@ -168,27 +134,20 @@ describe('what the spec does not list', () => {
 
   it('bodies above BODY_LIMIT_BYTES are 413; content types without a parser 415', async () => {
     const app = await build({ BODY_LIMIT_BYTES: '64' })
-    const big = await app.inject({ method: 'POST', url: '/api/items', payload: { name: 'x'.repeat(100) } })
+    const big = await app.inject({ method: 'POST', url: '/fixture/echo', payload: { name: 'x'.repeat(100) } })
     expect(big.statusCode).toBe(413)
     expect(big.json()).toMatchObject({ statusCode: 413, error: 'Payload Too Large', code: 'FST_ERR_CTP_BODY_TOO_LARGE' })
     expect(Value.Check(ErrorBody, big.json())).toBe(true)
-    const text = await app.inject({ method: 'POST', url: '/api/items', headers: { 'content-type': 'application/xml' }, payload: '<x/>' })
+    const text = await app.inject({ method: 'POST', url: '/fixture/echo', headers: { 'content-type': 'application/xml' }, payload: '<x/>' })
     expect(text.statusCode).toBe(415)
     expect(text.json()).toMatchObject({ statusCode: 415, error: 'Unsupported Media Type' })
-  })
-
-  it('an event stream only for clients that ask for one; others get the first event and the end', async () => {
-    const app = await build()
-    const res = await app.inject('/api/events?intervalMs=100')
-    expect(res.statusCode).toBe(200)
-    expect(res.body).toMatch(/^retry: 1000\n\nid: 1\nevent: tick\ndata: \{"n":1,"at":"[^"]+"\}\n\n$/)
   })
 })
 
 describe('security headers and CORS', () => {
   it('API answers carry helmet headers for a JSON API; probes do not (a kubelet renders nothing)', async () => {
     const app = await build()
-    const api = await app.inject('/api/slow?ms=0')
+    const api = await app.inject('/fixture/slow?ms=0')
     expect(api.headers).toMatchObject({
       'content-security-policy': "default-src 'none';frame-ancestors 'none'",
       'x-content-type-options': 'nosniff',
@@ -206,23 +165,23 @@ describe('security headers and CORS', () => {
 
   it('CORS is off by default: no Access-Control header for any origin', async () => {
     const app = await build()
-    const res = await app.inject({ url: '/api/slow?ms=0', headers: { origin: 'https://evil.example' } })
+    const res = await app.inject({ url: '/fixture/slow?ms=0', headers: { origin: 'https://evil.example' } })
     expect(res.statusCode).toBe(200)
     expect(Object.keys(res.headers).filter((h) => h.startsWith('access-control-'))).toEqual([])
   })
 
   it('CORS_ORIGINS: those origins allowed (preflight included), no other', async () => {
     const app = await build({ CORS_ORIGINS: 'https://app.example.com' })
-    const ok = await app.inject({ url: '/api/slow?ms=0', headers: { origin: 'https://app.example.com' } })
+    const ok = await app.inject({ url: '/fixture/slow?ms=0', headers: { origin: 'https://app.example.com' } })
     expect(ok.headers['access-control-allow-origin']).toBe('https://app.example.com')
     const preflight = await app.inject({
       method: 'OPTIONS',
-      url: '/api/items',
+      url: '/fixture/echo',
       headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' },
     })
     expect(preflight.statusCode).toBe(204)
     expect(preflight.headers['access-control-allow-methods']).toBe('GET, HEAD, POST')
-    const other = await app.inject({ url: '/api/slow?ms=0', headers: { origin: 'https://evil.example' } })
+    const other = await app.inject({ url: '/fixture/slow?ms=0', headers: { origin: 'https://evil.example' } })
     expect(other.headers).not.toHaveProperty('access-control-allow-origin')
     // CORS answers OPTIONS everywhere; an unknown path is still 404.
     expect((await app.inject('/nope')).statusCode).toBe(404)

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import type { Check } from '../../src/readiness.js'
+import fixtureRoutes from '../fixtures/routes.js'
 
 // Nothing listens on port 1: the real plugins stay unconnected; the checks are fakes.
 const env = { DATABASE_URL: 'postgres://app:s3cret@127.0.0.1:1/app', REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'silent', READY_CACHE_TTL_MS: '0' }
@@ -17,7 +18,7 @@ const failing = (name: string, message: string, code?: string, critical?: boolea
 
 let app: FastifyInstance
 async function build(checks: Check[], extraEnv: Record<string, string> = {}) {
-  app = await buildApp(loadConfig({ ...env, ...extraEnv }), { checks })
+  app = await buildApp(loadConfig({ ...env, ...extraEnv }), { checks, routes: [fixtureRoutes] })
   await app.ready()
   return app
 }
@@ -134,7 +135,7 @@ describe('load shedding', () => {
     for (let i = 0; i < 5; i++) {
       await new Promise((r) => setTimeout(r, 1000))
       expect(app.isUnderPressure()).toBe(true)
-      const shed = await get('/api/slow?ms=0')
+      const shed = await get('/fixture/slow?ms=0')
       expect(shed.statusCode).toBe(503)
       expect(shed.headers['retry-after']).toBe('5')
       expect((await get('/ready')).statusCode).toBe(200)
@@ -146,7 +147,7 @@ describe('load shedding', () => {
     await build([ok('postgres'), ok('redis')], { ...pressure, READY_PRESSURE_SAMPLES: '3' })
     app.lifecycle.enter('ready')
     await waitFor('first pressured sample', () => app.isUnderPressure())
-    const shed = await get('/api/slow?ms=0')
+    const shed = await get('/fixture/slow?ms=0')
     expect(shed.statusCode).toBe(503)
     expect(shed.headers['retry-after']).toBeDefined()
     // One sample is not sustained pressure: still in the Service.
@@ -178,7 +179,7 @@ describe('event-loop pressure', () => {
       block(200)
       await new Promise((r) => setTimeout(r, 20))
       if (!app.isUnderPressure()) continue
-      const [ready, api] = await Promise.all([get('/ready'), get('/api/slow?ms=0')])
+      const [ready, api] = await Promise.all([get('/ready'), get('/fixture/slow?ms=0')])
       if (app.isUnderPressure()) blip = { ready: ready.statusCode, api: api.statusCode }
     }
     expect(blip).toEqual({ ready: 200, api: 503 })
@@ -206,15 +207,15 @@ describe('requests', () => {
   it('bad input gets 4xx JSON', async () => {
     await build([ok('postgres'), ok('redis')])
     app.lifecycle.enter('ready')
-    const bad = await app.inject({ method: 'POST', url: '/api/items', payload: { nope: 1 } })
+    const bad = await app.inject({ method: 'POST', url: '/fixture/echo', payload: { nope: 1 } })
     expect(bad.statusCode).toBe(400)
     expect(bad.json()).toMatchObject({ statusCode: 400, error: 'Bad Request', message: expect.stringContaining('name') as string })
-    const badJson = await app.inject({ method: 'POST', url: '/api/items', headers: { 'content-type': 'application/json' }, payload: '{"name":' })
+    const badJson = await app.inject({ method: 'POST', url: '/fixture/echo', headers: { 'content-type': 'application/json' }, payload: '{"name":' })
     expect(badJson.statusCode).toBe(400)
     expect(badJson.json()).toMatchObject({ statusCode: 400, error: 'Bad Request' })
-    const badId = await get('/api/items/abc')
+    const badId = await get('/fixture/items/abc')
     expect(badId.statusCode).toBe(400)
-    const slow = await get('/api/slow?ms=999999')
+    const slow = await get('/fixture/slow?ms=999999')
     expect(slow.statusCode).toBe(400)
     const missing = await get('/nope?token=x')
     expect(missing.statusCode).toBe(404)
@@ -224,7 +225,7 @@ describe('requests', () => {
   it('before initialisation completes, business routes answer 503 with Retry-After; probes answer for themselves, unknown routes 404', async () => {
     await build([ok('postgres'), ok('redis')])
     expect((await get('/nope')).statusCode).toBe(404)
-    for (const url of ['/api/items', '/api/items/1']) {
+    for (const url of ['/fixture/db', '/fixture/items/1']) {
       const res = await get(url)
       expect(res.statusCode).toBe(503)
       expect(res.headers['retry-after']).toBe('2')
@@ -234,13 +235,13 @@ describe('requests', () => {
     expect((await get('/health')).statusCode).toBe(200)
     expect((await get('/startup')).json()).toEqual({ status: 'starting' })
     app.lifecycle.enter('ready')
-    expect((await get('/api/slow?ms=0')).statusCode).toBe(200)
+    expect((await get('/fixture/slow?ms=0')).statusCode).toBe(200)
   })
 
   it('an unreachable dependency is a 503 JSON with Retry-After and no internals', async () => {
     await build([ok('postgres'), ok('redis')])
     app.lifecycle.enter('ready')
-    const res = await get('/api/items')
+    const res = await get('/fixture/db')
     expect(res.statusCode).toBe(503)
     expect(res.headers['retry-after']).toBe('5')
     expect(res.json()).toEqual({ statusCode: 503, error: 'Service Unavailable', message: 'dependency unavailable' })

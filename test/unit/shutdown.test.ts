@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config.js'
 import Fastify from 'fastify'
 import { createShutdown, prepareShutdown } from '../../src/shutdown.js'
 import type { FlushResult, Tracing } from '../../src/tracing-state.js'
+import fixtureRoutes from '../fixtures/routes.js'
 
 const env = { DATABASE_URL: 'postgres://app:pw@127.0.0.1:1/app', REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'silent' }
 const checks = [{ name: 'postgres', run: async () => {} }]
@@ -25,7 +26,7 @@ afterEach(async () => {
 })
 
 async function setup(drainDelayMs: number, timeoutMs: number, onClose?: () => Promise<unknown>, { started = true, tracing }: { started?: boolean; tracing?: Tracing } = {}) {
-  app = await buildApp(loadConfig(env), { checks })
+  app = await buildApp(loadConfig(env), { checks, routes: [fixtureRoutes] })
   if (onClose) app.addHook('onClose', onClose)
   await app.ready()
   if (started) app.lifecycle.enter('ready')
@@ -84,7 +85,7 @@ describe('shutdown sequence', () => {
     expect(ready.statusCode).toBe(503)
     // Still serving normally during the drain delay (Connection: close is set on the
     // socket, which inject() bypasses: test/process proves it on real connections).
-    const served = await app.inject('/api/slow?ms=0')
+    const served = await app.inject('/fixture/slow?ms=0')
     expect(served.statusCode).toBe(200)
     expect(app.lifecycle.drainSignal.aborted).toBe(true)
     expect(closed).toEqual([])
