@@ -25,7 +25,7 @@ export async function main(options: { migrations?: readonly Migration[] } = {}):
 
   const start = performance.now()
   try {
-    const applied = await migrate({ connect: () => createPgClient(config.databaseUrl, 'migrate-job'), signal: abort.signal, ...(options.migrations ? { migrations: options.migrations } : {}) })
+    const applied = await migrate({ connect: () => createPgClient(config.databaseUrl, 'migrate-job'), signal: abort.signal, migrations: options.migrations })
     log.info({ migrationsApplied: applied, ms: Math.round(performance.now() - start) }, 'migrations: done')
     process.exit(0)
   } catch (err) {

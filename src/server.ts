@@ -47,7 +47,7 @@ export async function main(options: ServerOptions = {}): Promise<void> {
   // without IPv6 falls back to all IPv4 addresses rather than failing to start.
   if (config.host === '::' && !(await canListen(config.host))) config.host = '0.0.0.0'
 
-  const app = await buildApp(config, options.routes ? { routes: options.routes } : {})
+  const app = await buildApp(config, { routes: options.routes })
   // The metrics listener comes up first, so a slow start can be watched, and the shutdown
   // closes it last (closeLast), so the drain can be scraped too.
   let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> | undefined
@@ -82,7 +82,7 @@ export async function main(options: ServerOptions = {}): Promise<void> {
   }
 
   try {
-    await initialise(app, startup.signal, { poolMin: config.pgPoolMin, warmUp: options.warmUp ?? warmUpRequests, ...(options.migrations ? { migrations: options.migrations } : {}) })
+    await initialise(app, startup.signal, { poolMin: config.pgPoolMin, warmUp: options.warmUp ?? warmUpRequests, migrations: options.migrations })
     app.lifecycle.enter('ready')
   } catch (err) {
     // Retrying cannot help (wrong password, missing database, broken migration), and

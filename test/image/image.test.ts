@@ -164,8 +164,10 @@ describe('container image', () => {
     try {
       const url = `http://${fixture.getHost()}:${fixture.getMappedPort(PORT)}`
       const db = await fetch(`${url}/fixture/db`)
-      expect(db.status).toBe(200)
-      expect(await db.json()).toEqual({ rows: FIXTURE_ROWS })
+      const body = await db.text()
+      const logs = async () => String(await (await engine()).container.dockerode.getContainer(fixture.getId()).logs({ stdout: true, stderr: true, follow: false }))
+      expect(db.status, `${body}\n${db.status === 200 ? '' : await logs()}`).toBe(200)
+      expect(JSON.parse(body)).toEqual({ rows: FIXTURE_ROWS })
       const put = await fetch(`${url}/fixture/cache/from-the-image-test`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value: 'v1' }) })
       expect(put.status).toBe(204)
       expect(await (await fetch(`${url}/fixture/cache/from-the-image-test`)).json()).toEqual({ value: 'v1' })

@@ -108,7 +108,7 @@ describe('a cache-aside read (GET /fixture/items/:id)', () => {
     servers.splice(servers.indexOf(server), 1)
     const id = await uncachedRow()
     request = await traced(`${server.url}/fixture/items/${id}`)
-    expect(request.res.status).toBe(200)
+    expect(request.res.status, request.body).toBe(200)
     expect(request.res.headers.get('x-cache')).toBe('miss')
     // The server span, and the request's Redis GET, Postgres SELECT and Redis SET.
     trace = await traceOnce(request.traceId, (t) => serverSpanOf(t) !== undefined && t.spans.filter((s) => dbSystem(s) === 'redis').length >= 2 && t.spans.some((s) => statement(s).includes(selectRow)))
@@ -236,8 +236,8 @@ describe('shutdown', () => {
     const inFlight = traced(`${server.url}/fixture/slow?ms=1500`)
     await server.waitForLog((l) => l.msg === 'incoming request' && String(l.req && (l.req as { url: string }).url).startsWith('/fixture/slow'))
     const ended = terminated(server)
-    const { res, traceId } = await inFlight
-    expect(res.status).toBe(200)
+    const { res, body, traceId } = await inFlight
+    expect(res.status, body).toBe(200)
     const { code, ms } = await ended
     expect(code, server.output()).toBe(0)
     expect(ms).toBeLessThan(10_000)
