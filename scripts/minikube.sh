@@ -68,19 +68,25 @@ ensure_cluster() {
   fi
 }
 
+# build_image TAG CONTEXT [BUILD_ARG...]
 build_image() {
+  local tag="$1" context="$2"
+  shift 2
+  local args=()
   case "$BUILD" in
     minikube)
       # Builds inside the cluster's container runtime: the image is there for
       # imagePullPolicy Never without any registry.
-      log "building $IMAGE inside minikube"
-      minikube -p "$PROFILE" image build -t "$IMAGE" .
+      for a in "$@"; do args+=("--build-opt=build-arg=$a"); done
+      log "building $tag inside minikube"
+      minikube -p "$PROFILE" image build -t "$tag" "${args[@]}" "$context"
       ;;
     docker)
       need docker "or use BUILD=minikube"
-      log "building $IMAGE with docker and loading it into minikube"
-      docker build -t "$IMAGE" .
-      minikube -p "$PROFILE" image load "$IMAGE"
+      for a in "$@"; do args+=(--build-arg "$a"); done
+      log "building $tag with docker and loading it into minikube"
+      docker build -t "$tag" "${args[@]}" "$context"
+      minikube -p "$PROFILE" image load "$tag"
       ;;
     *) die "BUILD must be minikube or docker, got '$BUILD'" ;;
   esac
@@ -88,7 +94,7 @@ build_image() {
 
 cmd_up() {
   ensure_cluster
-  build_image
+  build_image "$IMAGE" .
   log "helm upgrade --install $RELEASE (namespace $NAMESPACE)"
   # --wait: returns once the Deployments are rolled out, i.e. every pod passed its
   # startup and readiness probes (so Postgres, Redis and the migration are OK).
@@ -117,12 +123,14 @@ cmd_test() {
   helm_ test "$RELEASE" --logs --timeout "$TIMEOUT"
 }
 
-# One implementation of the cluster checks: the suite in test/cluster. The image is built
-# into minikube here (BUILD), so the suite neither builds nor loads it (loader "none":
-# the image is already on the node; IfNotPresent never pulls it).
+# One implementation of the cluster checks: the suite in test/cluster. Its image (the app
+# image plus test/fixtures, running the fixture server: test/fixtures/Dockerfile) is built
+# into minikube here (BUILD), so the suite neither builds nor loads it (loader "none": the
+# image is already on the node; IfNotPresent never pulls it).
 run_suite() {
   ensure_cluster
-  build_image
+  build_image "$IMAGE" .
+  build_image "$IMAGE-fixture" test/fixtures "APP_IMAGE=$IMAGE"
   CLUSTER_CONTEXT="$PROFILE" CLUSTER_IMAGE_LOADER=none CLUSTER_IMAGE_BUILD=0 \
     IMAGE_REPOSITORY="$IMAGE_REPOSITORY" IMAGE_TAG="$IMAGE_TAG" \
     npx vitest run --config vitest.cluster.config.ts "$@"

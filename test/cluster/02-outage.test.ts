@@ -1,16 +1,18 @@
-// 3. Dependency outages, with an in-cluster client sending GET /api/items (a Postgres
-// query) through the Service the whole time:
+// 3. Dependency outages, with an in-cluster client sending GET /fixture/db (a Postgres
+// query through the pool) through the Service the whole time:
 //   Redis scaled to 0: Redis is a cache, not critical for readiness: every pod stays in the
-//     endpoints, /api/items keeps answering, /ready answers 200 with `degraded: true`; and a
+//     endpoints, /fixture/db keeps answering, /ready answers 200 with `degraded: true`; and a
 //     rolling update while it is at 0 completes (new pods start without the cache) with no
 //     failed request;
-//   a spike (the items table locked, every pod's pool taken, requests queued) while Postgres
-//     is healthy: readiness has its own connection, so no pod leaves the endpoints;
+//   a spike (the fixture's advisory lock held, GET /fixture/locked waiting on it: every pod's
+//     pool taken, requests queued) while Postgres is healthy: readiness has its own
+//     connection, so no pod leaves the endpoints;
 //   Postgres scaled to 0 for at least 60 s: every pod leaves the EndpointSlice within the
 //     readiness budget, none restarts (liveness does not look at Postgres), `kubectl describe`
 //     shows the readiness failure, the app's log says why, and all pods return once Postgres is back.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { FIXTURE_LOCK_KEY } from '../fixtures/routes.js'
 import { diff, LoadClient, type ClientLog } from './load.js'
 import { Results } from './results.js'
 import { appPods, deployedTimings, ensureRelease, failureBudgetSeconds, kube, names, probeCounts, settings } from './release.js'
@@ -21,16 +23,20 @@ import { Recorder } from './watch.js'
 const SLACK_SECONDS = 5
 const POSTGRES_OUTAGE_SECONDS = 60
 const CLIENT_TIMEOUT_MS = 5000
-/** The spike: how long the items table is held locked. */
+/** The spike: how long the fixture's advisory lock is held. */
 const LOCK_SECONDS = 20
-// Run in an app pod (its image has node and pg, its env the DATABASE_URL).
-const LOCK_ITEMS =
-  "import pg from 'pg'; const c = new pg.Client({ connectionString: process.env.DATABASE_URL }); await c.connect(); " +
-  "await c.query('BEGIN'); await c.query('LOCK TABLE items IN ACCESS EXCLUSIVE MODE'); " +
-  `await new Promise((r) => setTimeout(r, ${LOCK_SECONDS * 1000})); await c.query('COMMIT'); await c.end()`
+// Run in an app pod (its image has node and pg, its env the DATABASE_URL). A session-level
+// advisory lock on FIXTURE_LOCK_KEY (a bigint key), which every GET /fixture/locked waits on.
+const connect = "import pg from 'pg'; const c = new pg.Client({ connectionString: process.env.DATABASE_URL }); await c.connect(); "
+const HOLD_LOCK =
+  connect +
+  `await c.query('SELECT pg_advisory_lock($1::bigint)', ['${FIXTURE_LOCK_KEY}']); ` +
+  `await new Promise((r) => setTimeout(r, ${LOCK_SECONDS * 1000})); await c.query('SELECT pg_advisory_unlock($1::bigint)', ['${FIXTURE_LOCK_KEY}']); await c.end()`
+// pg_locks shows a bigint advisory key as classid (high 32 bits) and objid (low 32 bits), objsubid 1.
 const COUNT_LOCK_WAITS =
-  "import pg from 'pg'; const c = new pg.Client({ connectionString: process.env.DATABASE_URL }); await c.connect(); " +
-  "const { rows } = await c.query(`SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'items'::regclass AND NOT granted`); " +
+  connect +
+  "const { rows } = await c.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 " +
+  `AND ((classid::bigint << 32) | objid::bigint) = $1::bigint AND NOT granted\`, ['${FIXTURE_LOCK_KEY}']); ` +
   'console.log(rows[0].n); await c.end()'
 
 describe('dependency outages', () => {
@@ -59,7 +65,7 @@ describe('dependency outages', () => {
     if (client) log = await client.stop()
     if (log) results.attach('clientFailures', log.failures)
     if (rec && log) {
-      results.timeline('outage', timelineData('Redis and Postgres outages under load (GET /api/items through the Service)', rec, began, Date.now(), log.ticks, markers, ['server', 'dev-dependency']))
+      results.timeline('outage', timelineData('Redis and Postgres outages under load (GET /fixture/db through the Service)', rec, began, Date.now(), log.ticks, markers, ['server', 'dev-dependency']))
     }
     rec?.stop()
   })
@@ -106,7 +112,7 @@ describe('dependency outages', () => {
     results.figure(
       'redisOutage',
       { holdSeconds: hold, requests: during, podsThatLeftEndpoints: left.length, readyPolls: ready.length },
-      `Redis outage of ${hold} s: ${during.ok + during.failed} requests to /api/items, ${during.failed} failed; ` +
+      `Redis outage of ${hold} s: ${during.ok + during.failed} requests to /fixture/db, ${during.failed} failed; ` +
         `${left.length} of ${pods.length} pods left the endpoints; /ready polled ${ready.length}x after 15 s: ` +
         `${ready.filter((r) => r.status === 200 && r.degraded === true).length}x 200 degraded`,
     )
@@ -165,14 +171,10 @@ describe('dependency outages', () => {
     await k.kubectl(['scale', `deployment/${n.postgres}`, '--replicas=1'])
     const pgReady = await rec.until('Postgres ready', () => [...rec.current('dev-dependency')].some(([name, p]) => name.startsWith(n.postgres) && p.ready && !p.deleting), 180_000)
     // The dev Postgres keeps its data on an emptyDir, so the new pod starts with an empty
-    // database: restore the schema with the app's own migration (a real database would
-    // still have it) so the API answers again instead of "relation does not exist".
-    const migrated = await k.exec(pods[0]!, [
-      'node',
-      '--input-type=module',
-      '-e',
-      "import pg from 'pg'; import { migrate } from './dist/migrate.js'; console.log(JSON.stringify(await migrate({ connect: () => new pg.Client({ connectionString: process.env.DATABASE_URL }) })))",
-    ])
+    // database: restore the schema with the fixture server's migrations (the service's, then
+    // the fixture's), as a real database would still have it, so the routes answer again
+    // instead of "relation does not exist".
+    const migrated = await k.exec(pods[0]!, ['node', 'test/fixtures/migrate-job.ts'])
     expect(migrated.code, migrated.stderr).toBe(0)
     await rec.until('every app pod back in the endpoints', () => pods.every((p) => rec.inEndpoints(p)), 120_000)
     mark('all pods back')
@@ -216,13 +218,13 @@ describe('dependency outages', () => {
     const pods = (await appPods(k)).map((p) => p.metadata.name)
     const timeline = await deployedTimings(k)
     const poolMax = Number((await k.json<{ data: Record<string, string> }>(['get', 'configmap', n.deployment])).data.PG_POOL_MAX)
-    // 15 requests in flight per pod, on a table held locked: each pod's pool (PG_POOL_MAX - 1)
-    // is taken and the rest queue, as in a spike of slow queries. Readiness has its own
-    // connection: it must not wait in that queue.
-    const spike = await LoadClient.start(k, s, 'spike-client', { keepAliveClients: 15 * pods.length, newConnClients: 0, intervalMs: 0, timeoutMs: CLIENT_TIMEOUT_MS })
+    // 15 requests in flight per pod, each waiting on a held advisory lock: each pod's pool
+    // (PG_POOL_MAX - 1) is taken and the rest queue, as in a spike of slow queries.
+    // Readiness has its own connection: it must not wait in that queue.
+    const spike = await LoadClient.start(k, s, 'spike-client', { path: '/fixture/locked', keepAliveClients: 15 * pods.length, newConnClients: 0, intervalMs: 0, timeoutMs: CLIENT_TIMEOUT_MS })
     const t0 = Date.now()
-    mark('items locked (spike)')
-    const locking = k.exec(pods[0]!, ['node', '--input-type=module', '-e', LOCK_ITEMS], 120_000)
+    mark('fixture lock held (spike)')
+    const locking = k.exec(pods[0]!, ['node', '--input-type=module', '-e', HOLD_LOCK], 120_000)
     let waiting: number
     try {
       // Counted before PG_QUERY_TIMEOUT_MS (5 s) cancels the first waiting queries.
@@ -234,14 +236,14 @@ describe('dependency outages', () => {
     } finally {
       const locked = await locking
       expect(locked.code, locked.stderr).toBe(0)
-      mark('items unlocked')
+      mark('fixture lock released')
       await spike.stop()
     }
     const left = pods.filter((p) => rec.endpointChange(p, false, t0) !== undefined)
     results.figure(
       'spike',
       { lockSeconds: LOCK_SECONDS, queriesWaiting: waiting, pooledConnections: pods.length * (poolMax - 1), podsThatLeftEndpoints: left.length, pods: pods.length },
-      `spike (items locked ${LOCK_SECONDS} s, ${15 * pods.length} requests in flight): ${waiting} queries waiting on the lock ` +
+      `spike (advisory lock held ${LOCK_SECONDS} s, ${15 * pods.length} requests to /fixture/locked in flight): ${waiting} queries waiting on the lock ` +
         `(every pooled connection of ${pods.length} pods x (PG_POOL_MAX ${poolMax} - 1)), ` +
         `${left.length} of ${pods.length} pods left the endpoints (readiness budget ${failureBudgetSeconds(timeline.readiness)} s)`,
     )

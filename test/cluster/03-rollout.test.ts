@@ -1,5 +1,5 @@
 // 4. The headline: rolling updates under load drop no request. An in-cluster client sends
-// GET /api/items (a Postgres query) through the Service's DNS name while `kubectl rollout
+// GET /fixture/db (a Postgres query) through the Service's DNS name while `kubectl rollout
 // restart` replaces the replicas, several rollouts in a row, in both termination.drainMode
 // values, under two loads:
 //   steady: pooled keep-alive connections (a real service client) and a new connection per

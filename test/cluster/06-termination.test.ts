@@ -15,7 +15,7 @@ import { Recorder } from './watch.js'
 const MODES = ['preStop', 'app'] as const
 // preStop mode: 1 s preStop sleep, then 1 s drain in the app; app mode: 2 s drain in the app.
 const TERMINATION = { 'termination.drainSeconds': 2, 'termination.appDrainSeconds': 1, 'termination.closeTimeoutSeconds': 2, 'termination.safetyMarginSeconds': 2 }
-// The longest /api/slow accepts (SLOW_MAX_MS).
+// Longer than the whole shutdown (drain + closeTimeoutSeconds), so the app's deadline cuts it.
 const SLOW_MS = 9000
 
 /** The smallest terminationGracePeriodSeconds the chart renders for these values (from its own error). */
@@ -53,7 +53,7 @@ describe.each(MODES)('termination arithmetic, drainMode=%s', (mode) => {
       logs.stdout?.setEncoding('utf8').on('data', (d: string) => (log += d))
 
       // A request straight to the pod (not through the Service), so it is the one terminating.
-      const url = `http://${pod.status.podIP}:8000/api/slow?ms=${SLOW_MS}`
+      const url = `http://${pod.status.podIP}:8000/fixture/slow?ms=${SLOW_MS}`
       const slow = k.exec(
         client,
         ['node', '-e', `const t=Date.now();fetch(${JSON.stringify(url)}).then(async r=>{await r.text();console.log('status '+r.status+' after '+(Date.now()-t)+' ms')},e=>console.log('failed after '+(Date.now()-t)+' ms: '+(e.cause?.code??e.message)))`],
@@ -74,7 +74,7 @@ describe.each(MODES)('termination arithmetic, drainMode=%s', (mode) => {
         'exit',
         { grace, timings: t, exitS, seenS, terminated, deadline, answer },
         `drainMode=${mode}, preStop ${t.preStopSeconds} s, DRAIN_DELAY_MS=${t.drainDelayMs}, SHUTDOWN_TIMEOUT_MS=${t.shutdownTimeoutMs}, grace ${grace} s: ` +
-          `GET /api/slow?ms=${SLOW_MS} in flight at deletion -> container exit code ${terminated?.exitCode} (${terminated?.reason}) at ~${exitS.toFixed(1)} s after the deletion (finishedAt; status seen at ${seenS.toFixed(1)} s); ` +
+          `GET /fixture/slow?ms=${SLOW_MS} in flight at deletion -> container exit code ${terminated?.exitCode} (${terminated?.reason}) at ~${exitS.toFixed(1)} s after the deletion (finishedAt; status seen at ${seenS.toFixed(1)} s); ` +
           `log: ${deadline ?? 'no "deadline exceeded" line'}; the request: ${answer}`,
       )
       expect(terminated?.exitCode).toBe(1)

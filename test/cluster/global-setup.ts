@@ -1,10 +1,11 @@
 // Global setup of the cluster suite: resolve the context and settings, check the cluster
-// answers, build the app image and copy it (and the dev Postgres/Redis images) into the
-// cluster, and start from empty namespaces. The teardown deletes them (CLUSTER_KEEP=1 keeps
+// answers, build the app image and the test image on top of it (test/fixtures/Dockerfile),
+// copy the test image (and the dev Postgres/Redis images) into the cluster, and start from
+// empty namespaces. The teardown deletes them (CLUSTER_KEEP=1 keeps
 // them) and writes results/summary.md. Nothing is skipped: a missing tool or cluster fails.
 import { rmSync } from 'node:fs'
 import type { TestProject } from 'vitest/node'
-import { buildImage } from '../image/support.js'
+import { buildFixtureImage, buildImage } from '../image/support.js'
 import { command, Kube } from './kube.js'
 import { writeSummary } from './results.js'
 import { loadCommand, resolveSettings, type ClusterSettings } from './settings.js'
@@ -35,8 +36,9 @@ export default async function setup(project: TestProject) {
 
   if (s.build) {
     const t0 = Date.now()
-    await buildImage(s.image.ref)
-    console.log(`[cluster] built ${s.image.ref} in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
+    await buildImage(s.appImage)
+    await buildFixtureImage(s.appImage, s.image.ref)
+    console.log(`[cluster] built ${s.appImage} and ${s.image.ref} in ${((Date.now() - t0) / 1000).toFixed(0)} s`)
   }
   const images = [s.image.ref, s.postgresImage, s.redisImage].filter((i): i is string => i !== undefined)
   const load = loadCommand(s, images)

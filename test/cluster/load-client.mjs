@@ -1,4 +1,4 @@
-// In-cluster load client for the cluster suite (test/cluster). It runs in a pod of the app
+// In-cluster load client for the cluster suite (test/cluster). It runs in a pod of the test
 // image (node, no other dependency), mounted from a ConfigMap, and sends a steady stream of
 // requests through the Service's DNS name, the way other services in the cluster would:
 //
@@ -24,7 +24,7 @@ import { performance } from 'node:perf_hooks'
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers'
 
 const env = process.env
-const TARGET_URL = env.TARGET_URL ?? 'http://service-template/api/items'
+const TARGET_URL = env.TARGET_URL ?? 'http://service-template/fixture/db'
 const READY_URL = env.READY_URL ?? ''
 const KEEPALIVE_CLIENTS = Number(env.KEEPALIVE_CLIENTS ?? 8)
 const NEWCONN_CLIENTS = Number(env.NEWCONN_CLIENTS ?? 4)

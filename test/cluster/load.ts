@@ -1,4 +1,4 @@
-// Runs load-client.mjs in a pod of the app image (mounted from a ConfigMap), so the traffic
+// Runs load-client.mjs in a pod of the test image (mounted from a ConfigMap), so the traffic
 // comes from inside the cluster, through the Service's DNS name and kube-proxy, as other
 // services' traffic would. The suite cuts a run into phases with marks (SIGUSR2 makes the
 // client print its cumulative counts) and stops it with SIGTERM (it finishes the requests
@@ -46,6 +46,7 @@ export interface ClientLog {
 }
 
 export interface LoadOptions {
+  /** Default GET /fixture/db: one query through the pod's pool (test/fixtures/routes.ts). */
   path?: string
   keepAliveClients?: number
   newConnClients?: number
@@ -140,7 +141,7 @@ export class LoadClient {
   static async start(k: Kube, s: ClusterSettings, name: string, opts: LoadOptions = {}): Promise<LoadClient> {
     const base = `http://${s.fullname}`
     const env: Record<string, string> = {
-      TARGET_URL: `${base}${opts.path ?? '/api/items'}`,
+      TARGET_URL: `${base}${opts.path ?? '/fixture/db'}`,
       KEEPALIVE_CLIENTS: String(opts.keepAliveClients ?? 8),
       NEWCONN_CLIENTS: String(opts.newConnClients ?? 4),
       INTERVAL_MS: String(opts.intervalMs ?? 20),

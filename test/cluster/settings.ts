@@ -11,8 +11,12 @@
 //                         default: from the context (kind-<name> -> kind; a minikube profile ->
 //                         minikube; the bundled cluster's context -> bundled), else none
 //   CLUSTER_IMAGE_BUILD   1 (default unless the loader is none): build the app image from the
-//                         Dockerfile with the local engine (DOCKER_HOST) before loading it
-//   IMAGE_REPOSITORY, IMAGE_TAG   the app image (default service-template:dev)
+//                         Dockerfile, then the test image on top of it, with the local engine
+//                         (DOCKER_HOST) before loading the test image
+//   IMAGE_REPOSITORY, IMAGE_TAG   the app image (default service-template:dev). The suite deploys
+//                         the test image IMAGE_REPOSITORY:IMAGE_TAG-fixture: the app image plus
+//                         test/fixtures, running the fixture server (test/fixtures/Dockerfile), so
+//                         its load and slow requests use the fixture routes, not the example API
 //   POSTGRES_IMAGE, REDIS_IMAGE   images of the chart's dev Postgres/Redis (loaded like the app image);
 //                         unset: the chart's defaults, pulled by the cluster
 //   CLUSTER_NAMESPACE     namespace of the suite (default service-template-cluster-test; the startup
@@ -41,6 +45,9 @@ export interface ClusterSettings {
   release: string
   /** Name of the app's Deployment, Service, PDB (the chart's fullname for this release). */
   fullname: string
+  /** The app image, built from the repository's Dockerfile. */
+  appImage: string
+  /** The image deployed (and run by the helper pods): the app image plus the test fixture. */
   image: { repository: string; tag: string; ref: string; pullPolicy: 'Never' | 'IfNotPresent' }
   postgresImage?: string
   redisImage?: string
@@ -88,7 +95,8 @@ export async function resolveSettings(env: NodeJS.ProcessEnv = process.env): Pro
   }
   const loader = (requested as Loader | undefined) ?? detectLoader(context, server)
   const repository = env.IMAGE_REPOSITORY ?? 'service-template'
-  const tag = env.IMAGE_TAG ?? 'dev'
+  const appTag = env.IMAGE_TAG ?? 'dev'
+  const tag = `${appTag}-fixture`
   const namespace = env.CLUSTER_NAMESPACE ?? 'service-template-cluster-test'
   const helm = env.HELM || findHelm()
   const version = await command(helm, ['version', '--short'], { timeoutMs: 30_000 })
@@ -110,6 +118,7 @@ export async function resolveSettings(env: NodeJS.ProcessEnv = process.env): Pro
     release,
     // The chart's fullname: a release name that contains the chart name is used as is.
     fullname: release,
+    appImage: `${repository}:${appTag}`,
     image: { repository, tag, ref: `${repository}:${tag}`, pullPolicy: loader === 'none' ? 'IfNotPresent' : 'Never' },
     postgresImage: env.POSTGRES_IMAGE || undefined,
     redisImage: env.REDIS_IMAGE || undefined,

@@ -3,9 +3,7 @@
 // the Compose CLI (v2 plugin or v1 standalone), and small polling helpers.
 import { execFile } from 'node:child_process'
 import { readdirSync } from 'node:fs'
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { GenericContainer, type ContainerRuntimeClient } from 'testcontainers'
@@ -93,27 +91,17 @@ export async function buildImage(tag: string): Promise<GenericContainer> {
 }
 
 /**
- * An image FROM `base` (the production image) that also holds the test fixture
- * (test/fixtures/*.ts: Node runs them by type stripping; they import only dist/ and each
- * other) and runs the fixture server instead of dist/server.js, with the same preload.
- * The production image itself is unchanged.
+ * The test image: test/fixtures/Dockerfile, FROM `base` (the production image), adding the
+ * test fixture (test/fixtures/*.ts: Node runs them by type stripping; they import only dist/
+ * and each other) and running the fixture server instead of dist/server.js, with the same
+ * preload. The production image itself is unchanged. A Dockerfile of its own rather than
+ * one written here, so scripts/minikube.sh builds the same image for the cluster suite.
  */
 export async function buildFixtureImage(base: string, tag: string): Promise<void> {
   const docker = (await engine()).container.dockerode
-  const context = await mkdtemp(join(tmpdir(), 'fixture-image-'))
-  try {
-    const fixtures = readdirSync(join(repoRoot, 'test/fixtures')).filter((f) => f.endsWith('.ts'))
-    for (const file of fixtures) await cp(join(repoRoot, 'test/fixtures', file), join(context, 'test/fixtures', file))
-    const dockerfile = [
-      `FROM ${base}`,
-      'COPY test/fixtures/ ./test/fixtures/',
-      'CMD ["node", "--import", "./dist/tracing.js", "test/fixtures/server.ts"]',
-    ]
-    await writeFile(join(context, 'Dockerfile'), `${dockerfile.join('\n')}\n`)
-    await buildContext(docker, tag, context, ['Dockerfile', ...fixtures.map((f) => `test/fixtures/${f}`)])
-  } finally {
-    await rm(context, { recursive: true, force: true })
-  }
+  const context = join(repoRoot, 'test/fixtures')
+  const fixtures = readdirSync(context).filter((f) => f.endsWith('.ts'))
+  await buildContext(docker, tag, context, ['Dockerfile', ...fixtures], { APP_IMAGE: base })
 }
 
 export async function removeImage(tag: string): Promise<void> {
