@@ -28,7 +28,8 @@ export function contractApps() {
     await Promise.all(apps.splice(0).map((a) => a.close()))
   })
   const build = async (env: Record<string, string> = {}) => {
-    const app = await buildApp(loadConfig({ ...SPEC_ENV, ...env }), { checks: [], routes: [fixtureRoutes] })
+    // Event-loop delay shedding off: a starved test worker's samples would shed these requests.
+    const app = await buildApp(loadConfig({ ...SPEC_ENV, MAX_EVENT_LOOP_DELAY_MS: '0', ...env }), { checks: [], routes: [fixtureRoutes] })
     apps.push(app)
     await app.ready()
     // Initialisation done (no dependency to connect to here): business routes answer.

@@ -8,7 +8,9 @@ import type { Check } from '../../src/readiness.js'
 import fixtureRoutes from '../fixtures/routes.js'
 
 // Nothing listens on port 1: the real plugins stay unconnected; the checks are fakes.
-const env = { DATABASE_URL: 'postgres://app:s3cret@127.0.0.1:1/app', REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'silent', READY_CACHE_TTL_MS: '0' }
+// Event-loop delay shedding off: under a loaded test machine a starved worker's samples
+// would shed requests these tests do not test shedding with (the pressure tests set it).
+const env = { DATABASE_URL: 'postgres://app:s3cret@127.0.0.1:1/app', REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'silent', READY_CACHE_TTL_MS: '0', MAX_EVENT_LOOP_DELAY_MS: '0' }
 const ok = (name: string): Check => ({ name, run: async () => {} })
 const failing = (name: string, message: string, code?: string, critical?: boolean): Check => ({
   name,
