@@ -193,7 +193,7 @@ export function loadConfig(env: Env): Config {
     maxHeapUsedBytes: integer(env, 'MAX_HEAP_USED_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
     maxRssBytes: integer(env, 'MAX_RSS_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
     readyPressureSamples: integer(env, 'READY_PRESSURE_SAMPLES', 0, 0, 100),
-    // 100 KiB, as Express' body parser: the example API's bodies are well under 1 KiB.
+    // 100 KiB, as Express' body parser.
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 102_400, 1, 1_073_741_824),
     corsOrigins: origins(env, 'CORS_ORIGINS'),
     // Off by default: behind an ingress every request carries the proxy's address (docs/api.md).

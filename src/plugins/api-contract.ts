@@ -84,7 +84,7 @@ export function errorResponses<const Codes extends ReadonlyArray<keyof typeof ER
 }
 
 // Requests no route serves: 404 for a path no route serves, 405 with Allow for a path served
-// for other methods (RFC 9110 15.5.6), e.g. DELETE or QUERY on /api/items. Answered in
+// for other methods (RFC 9110 15.5.6), e.g. DELETE or QUERY on /ready. Answered in
 // onRequest, before a body is read: a method that takes a body would otherwise be refused
 // for its missing Content-Type (a 400) before the not-found handler runs.
 function notFound(app: FastifyInstance) {
