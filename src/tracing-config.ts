@@ -6,7 +6,8 @@
 // Off (undefined) unless an OTLP endpoint is set, or when OTEL_SDK_DISABLED=true or
 // OTEL_TRACES_EXPORTER=none. Only the variables this service acts on are read; the
 // exporters read the endpoint, headers and certificates themselves, as the spec says.
-import { ConfigError, serviceName as configuredServiceName } from './config.js'
+import { serviceName as configuredServiceName } from './config.js'
+import { ConfigError } from './env.js'
 
 export type Protocol = 'http/protobuf' | 'grpc' | 'http/json'
 export type SamplerName = 'always_on' | 'always_off' | 'traceidratio' | 'parentbased_always_on' | 'parentbased_always_off' | 'parentbased_traceidratio'

@@ -8,7 +8,7 @@
 // OTEL_SDK_DISABLED=true) it reads the variables and returns: no loader hook, no SDK, no
 // instrumentation is loaded, and a request costs what it did without tracing.
 // A bad OTEL_* value exits 78 with one line naming it, as server.ts does for the rest.
-import { orExit } from './config.js'
+import { orExit } from './env.js'
 import { loadTracingConfig } from './tracing-config.js'
 
 const config = orExit(() => loadTracingConfig(process.env))

@@ -165,13 +165,13 @@ describe(`patterns of ${recipePath}, copied into a foreign Fastify app`, () => {
     'config: a bad value exits 78 naming the variable; a good one serves',
     async () => {
       const copy = await prepare('config')
-      const urls = { DATABASE_URL: 'postgres://app@db.invalid/app', REDIS_URL: 'redis://cache.invalid:6379' }
+      const urls = { UPSTREAM_URL: 'http://upstream.invalid:4000' }
       const badPort = await run(copy, { ...urls, PORT: 'abc' }, 'none')
       expect(await badPort.exited).toEqual({ code: 78, signal: null })
       expect(badPort.output()).toContain('invalid configuration: PORT=abc')
-      const noUrl = await run(copy, { REDIS_URL: urls.REDIS_URL }, 'none')
+      const noUrl = await run(copy, {}, 'none')
       expect(await noUrl.exited).toEqual({ code: 78, signal: null })
-      expect(noUrl.output()).toContain('DATABASE_URL is required')
+      expect(noUrl.output()).toContain('invalid configuration: UPSTREAM_URL is required')
       const server = await run(copy, urls)
       expect(await getJson(`${server.url}/`)).toMatchObject({ status: 200, body: { root: true } })
       expect(await terminate(server)).toEqual({ code: 0, signal: null })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError } from '../../src/config.js'
+import { ConfigError } from '../../src/env.js'
 import { loadTracingConfig, parseResourceAttributes } from '../../src/tracing-config.js'
 
 const on = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }
