@@ -92,7 +92,8 @@ export function loadConfig(env: Env): Config {
     serviceName: serviceName(env),
     port: integer(env, 'PORT', 8000, 0, 65535),
     metricsPort: integer(env, 'METRICS_PORT', 9464, 0, 65535),
-    host: host(env),
+    // `::` is dual-stack; server.ts falls back to 0.0.0.0 on a node without IPv6.
+    host: host(env, 'HOST', '::'),
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     logLevel: logLevel as LogLevel,

@@ -57,10 +57,10 @@ export function url(env: Env, name: string, protocols: readonly string[]): strin
   return raw
 }
 
-export function host(env: Env): string {
-  const raw = read(env, 'HOST') ?? '::'
+export function host(env: Env, name: string, fallback: string): string {
+  const raw = read(env, name) ?? fallback
   // An IPv4/IPv6 address or a host name; anything else would fail later, at listen().
-  if (!/^[A-Za-z0-9.:_-]+$/.test(raw)) throw new ConfigError(`HOST=${raw}: expected an IP address or host name, e.g. 0.0.0.0 or ::`)
+  if (!/^[A-Za-z0-9.:_-]+$/.test(raw)) throw new ConfigError(`${name}=${raw}: expected an IP address or host name, e.g. 0.0.0.0 or ::`)
   return raw
 }
 
