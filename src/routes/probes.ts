@@ -125,9 +125,12 @@ const SHUTTING_DOWN = answer(503, { status: 'not ready', reason: 'shutting down'
 // A readiness round that threw (it never should: a failing check is a report, not an error).
 const FAILED = answer(500, { statusCode: 500, error: 'Internal Server Error', message: 'internal error' })
 
+// The headers of every probe answer, from the routes and the fast path alike. A cached
+// probe answer from a proxy would hide a state change.
+const PROBE_HEADERS = { 'cache-control': 'no-store', 'content-type': 'application/json; charset=utf-8' }
+
 function send(reply: FastifyReply, { status, json }: Answer) {
-  // A cached probe answer from a proxy would hide a state change.
-  return reply.code(status).header('cache-control', 'no-store').type('application/json; charset=utf-8').send(json)
+  return reply.code(status).headers(PROBE_HEADERS).send(json)
 }
 
 // The body names each failing check and a short cause ("postgres: timeout"), never an
@@ -199,7 +202,7 @@ function answerFirst(server: Server, probes: Map<string, () => Answer | Promise<
   const write = (res: ServerResponse, id: string | undefined, head: boolean, { status, json, length }: Answer) => {
     // What Fastify adds to every answer while it closes.
     if (!server.listening) res.setHeader('Connection', 'close')
-    const headers = { 'cache-control': 'no-store', 'content-type': 'application/json; charset=utf-8', 'content-length': length }
+    const headers = { ...PROBE_HEADERS, 'content-length': length }
     res.writeHead(status, id === undefined ? headers : { 'x-request-id': id, ...headers })
     res.end(head ? undefined : json)
   }
