@@ -2,7 +2,7 @@
 // and server.ts can boot it. Configuration comes in; nothing here reads process.env.
 import underPressure from '@fastify/under-pressure'
 import { STATUS_CODES } from 'node:http'
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync, type onRequestHookHandler } from 'fastify'
 import { postgresCheck } from './checks/postgres.js'
 import { redisCheck } from './checks/redis.js'
 import type { Config } from './config.js'
@@ -32,8 +32,6 @@ declare module 'fastify' {
 // Seconds a client should wait before retrying a request that arrived during startup.
 const STARTING_RETRY_AFTER_S = 2
 
-/** Business routes wait for initialisation; probes answer for themselves, and an unknown route is a 404 whenever. */
-const startupGated = (route: { url?: string; config: unknown }) => route.url !== undefined && !(route.config as { probe?: boolean }).probe
 
 // under-pressure's sampling period; /ready needs several such samples in a row (pressure.ts).
 export const PRESSURE_SAMPLE_MS = 1000
@@ -110,17 +108,23 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // Every answer carries the request id (the caller's, or ours), errors and shed requests
   // included: set on arrival, in a callback hook (an async onSend hook cost a promise and
   // a hook runner per response).
+  app.addHook('onRequest', (req, reply, done) => {
+    reply.header('x-request-id', req.id)
+    done()
+  })
   // Until initialisation completes (migrations), business routes answer 503 + Retry-After:
   // a request can reach a pod that is not ready (its own address, a port-forward, a
   // sidecar, publishNotReadyAddresses), and must not meet a missing table as a 500.
-  app.addHook('onRequest', (req, reply, done) => {
-    reply.header('x-request-id', req.id)
-    if (!lifecycle.serving && startupGated(req.routeOptions)) {
-      reply.code(503).header('retry-after', STARTING_RETRY_AFTER_S)
-      reply.send({ statusCode: 503, error: 'Service Unavailable', message: 'starting, retry later' })
-      return
-    }
-    done()
+  // Probes answer for themselves, and an unknown route is a 404 whenever. Decided per
+  // route when it is declared: req.routeOptions builds an object on every read.
+  const gate: onRequestHookHandler = (_req, reply, done) => {
+    if (lifecycle.serving) return done()
+    reply.code(503).header('retry-after', STARTING_RETRY_AFTER_S)
+    reply.send({ statusCode: 503, error: 'Service Unavailable', message: 'starting, retry later' })
+  }
+  app.addHook('onRoute', (route) => {
+    if (route.config?.probe) return
+    route.onRequest = [gate, ...[route.onRequest ?? []].flat()]
   })
   prepareShutdown(app)
 

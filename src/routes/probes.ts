@@ -42,9 +42,10 @@ export interface ProbeOptions {
 }
 
 // Built apart from the route, not as a literal in it: several keys are other plugins'
-// (metrics.ts, @fastify/under-pressure, @fastify/rate-limit, @fastify/otel, @fastify/helmet,
-// @fastify/swagger's summary and tags), read when the app registers them, and the file
-// must type-check in an app without them or their declarations of these keys.
+// (metrics.ts, @fastify/under-pressure, @fastify/rate-limit, @fastify/otel, the API
+// contract's security headers, @fastify/swagger's summary and tags), read when the app
+// registers them, and the file must type-check in an app without them or their
+// declarations of these keys.
 const probeRoute = (schema: FastifySchema & { summary: string }): RouteShorthandOptions => {
   const options = {
     // Successful probes every few seconds per replica would drown the logs; failures
@@ -58,9 +59,8 @@ const probeRoute = (schema: FastifySchema & { summary: string }): RouteShorthand
     // initialisation completes; probes report it themselves).
     // Nor rate limited: every kubelet probe comes from the node's one address.
     // Nor traced: they would drown real traffic (tracing-sdk.ts).
-    config: { pressureHandler: () => undefined, metrics: false, probe: true, rateLimit: false as const, otel: false },
     // A kubelet renders no documents: browser security headers would only cost time.
-    helmet: false as const,
+    config: { pressureHandler: () => undefined, metrics: false, probe: true, rateLimit: false as const, otel: false, securityHeaders: false },
     schema: { tags: ['probes'], ...schema },
   }
   return options

@@ -5,13 +5,17 @@
 // requests here go to the test fixture's routes (test/fixtures/routes.ts, hidden from the
 // spec); the example API's own paths are in example-openapi.test.ts. The fuzzing is
 // test/integration/schemathesis.test.ts.
+import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { compileErrors, validate } from '@readme/openapi-parser'
 import Fastify from 'fastify'
+import helmet from 'helmet'
 import { Value } from 'typebox/value'
 import { describe, expect, it } from 'vitest'
 import { Lifecycle } from '../../src/lifecycle.js'
-import apiContract, { ErrorBody } from '../../src/plugins/api-contract.js'
+import apiContract, { ErrorBody, securityHeaders } from '../../src/plugins/api-contract.js'
 import redis from '../../src/plugins/redis.js'
 import { createReadiness } from '../../src/readiness.js'
 import { probeRoutes } from '../../src/routes/probes.js'
@@ -145,22 +149,48 @@ describe('what the spec does not list', () => {
 })
 
 describe('security headers and CORS', () => {
-  it('API answers carry helmet headers for a JSON API; probes do not (a kubelet renders nothing)', async () => {
+  it('API answers carry the security headers of a JSON API; probes do not (a kubelet renders nothing)', async () => {
     const app = await build()
     const api = await app.inject('/fixture/slow?ms=0')
     expect(api.headers).toMatchObject({
       'content-security-policy': "default-src 'none';frame-ancestors 'none'",
       'x-content-type-options': 'nosniff',
-      'x-frame-options': 'SAMEORIGIN',
+      'x-frame-options': 'DENY',
       'strict-transport-security': expect.stringMatching(/^max-age=\d+/) as string,
       'cross-origin-resource-policy': 'same-origin',
     })
-    expect(api.headers).not.toHaveProperty('x-powered-by')
+    // helmet's headers for documents only: not on a JSON API's answers.
+    for (const header of ['x-powered-by', 'cross-origin-opener-policy', 'referrer-policy', 'x-xss-protection', 'x-dns-prefetch-control']) {
+      expect(api.headers).not.toHaveProperty(header)
+    }
     const notFound = await app.inject('/nope')
     expect(notFound.headers['x-content-type-options']).toBe('nosniff')
     const health = await app.inject('/health')
     expect(health.statusCode).toBe(200)
     expect(health.headers).not.toHaveProperty('content-security-policy')
+    for (const res of [
+      await app.inject({ method: 'HEAD', url: '/fixture/slow?ms=0' }),
+      await app.inject({ method: 'DELETE', url: '/fixture/slow' }),
+      await app.inject('/openapi.json'),
+    ]) {
+      expect(res.statusCode, res.body).toBeLessThan(500)
+      expect(res.headers['content-security-policy']).toBe("default-src 'none';frame-ancestors 'none'")
+    }
+  })
+
+  it('the headers computed once are the ones helmet writes on a real response', async () => {
+    const options = { contentSecurityPolicy: { useDefaults: false, directives: { 'default-src': ["'none'"] } } }
+    const server = createServer((req, res) => helmet(options)(req, res, () => res.end()))
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    try {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`)
+      const written = Object.fromEntries([...res.headers].filter(([name]) => !['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(name)))
+      expect(Object.keys(written).length).toBeGreaterThan(5)
+      expect({ ...securityHeaders(options) }).toEqual(written)
+    } finally {
+      server.close()
+    }
   })
 
   it('CORS is off by default: no Access-Control header for any origin', async () => {
