@@ -4,11 +4,12 @@
 import { request as httpRequest, Agent } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
+import { Histogram, Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { ConfigError } from '../../src/env.js'
-import { startMetricsServer, type MetricsServer } from '../../src/metrics.js'
+import { RouteHistogram, startMetricsServer, type MetricsServer } from '../../src/metrics.js'
 import type { Check } from '../../src/readiness.js'
 import fixtureRoutes from '../fixtures/routes.js'
 import { promtool, sample, samples } from '../helpers/metrics.js'
@@ -331,5 +332,30 @@ describe('METRICS_PORT', () => {
   it('must differ from PORT (metrics stay off the public port)', () => {
     expect(() => config({ PORT: '8000', METRICS_PORT: '8000' })).toThrow(/METRICS_PORT=8000: must differ from PORT/)
     expect(config({ PORT: '0', METRICS_PORT: '0' }).metricsPort).toBe(0)
+  })
+})
+
+describe('the request histogram', () => {
+  it("exposes what prom-client's own Histogram exposes for the same observations, and resets the same", async () => {
+    const config = { name: 'd', help: 'h', labelNames: ['method', 'route'] as const, buckets: [0.001, 0.005, 0.1] }
+    const ours = new Registry()
+    const theirs = new Registry()
+    const fast = new RouteHistogram({ ...config, registers: [ours] })
+    const plain = new Histogram({ ...config, registers: [theirs] })
+    const get = fast.series({ method: 'GET', route: '/a' })
+    fast.series({ method: 'POST', route: '/a' }) // never observed: not exposed
+    for (const v of [0, 0.001, 0.0011, 0.005, 0.05, 0.1, 3]) {
+      get.observe(v)
+      plain.labels('GET', '/a').observe(v)
+    }
+    const text = await theirs.metrics()
+    expect(text).toContain('d_bucket{le="0.001",method="GET",route="/a"} 2')
+    expect(await ours.metrics()).toBe(text)
+    expect(await ours.getMetricsAsJSON()).toEqual(await theirs.getMetricsAsJSON())
+    fast.reset()
+    plain.reset()
+    expect(await ours.metrics()).toBe(await theirs.metrics())
+    get.observe(0.2)
+    expect(await ours.metrics()).toContain('d_count{method="GET",route="/a"} 1')
   })
 })
