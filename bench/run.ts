@@ -27,6 +27,7 @@ import { once } from 'node:events'
 import { readdirSync, readFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
+import { join, resolve } from 'node:path'
 import { createServer } from 'node:net'
 import { availableParallelism, cpus, loadavg } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -64,6 +65,12 @@ const S = {
   pin: setting('BENCH_PIN', 1) !== 0,
   /** Milliseconds between RSS samples of the server under load. */
   rssIntervalMs: Math.max(10, setting('BENCH_RSS_INTERVAL_MS', 100)),
+  /**
+   * A directory: every server under test writes a V8 CPU profile there when it stops
+   * (`node bench/profile.ts <dir>` prints its top frames). The sampling costs CPU too:
+   * a run with profiles is for finding where time goes, not for a verdict.
+   */
+  cpuProfileDir: process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : undefined,
 }
 
 // ---- what is measured ---------------------------------------------------------------
@@ -390,6 +397,7 @@ async function startTarget(target: Target, env: Record<string, string>): Promise
   // IPC channel's descriptor and NODE_CHANNEL_FD inherited).
   const [command, args] = onServerCore(process.execPath, [
     ...process.execArgv,
+    ...(S.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(S.cpuProfileDir, target)}`, '--cpu-prof-interval=100'] : []),
     // The tracing variants start as the image does: the preload before the app's modules.
     ...(target in TRACING ? ['--import', tracingPreload] : []),
     fileURLToPath(new URL('./targets.ts', import.meta.url)),
@@ -739,8 +747,9 @@ async function main() {
     }
   }
 
-  // 4. Postgres queries per TTL.
-  const template = servers.get('template')
+  // 4. Postgres queries per TTL: with the /ready case (BENCH_CASES without it, e.g. a
+  // profile of the business route alone, leaves the template's process to that route).
+  const template = cases.some((c) => c.id === 'template-ready') ? servers.get('template') : undefined
   const queries = template ? await queryCount(template) : undefined
   const image = await imageSize()
   log(`image ${IMAGE}: ${image.bytes === undefined ? image.note : `${mb(image.bytes)} MB (${image.note})`}`)
