@@ -29,14 +29,14 @@ import { describeLatency, worstSecond, type Latency } from './latency.js'
 import { describeCounts, diff, LoadClient, type Counts, type LoadOptions } from './load.js'
 import { Results } from './results.js'
 import { deployedTimings, ensureRelease, kube, names, REPLICAS, settings, type Overrides } from './release.js'
-import { timelineData, type Marker } from './timeline.js'
+import { podsAt, timelineData, type Marker } from './timeline.js'
 import { Recorder } from './watch.js'
 
 const MODES = (process.env.CLUSTER_DRAIN_MODES ?? 'preStop,app').split(',').filter(Boolean)
 const ROLLOUTS = Number(process.env.CLUSTER_ROLLOUTS ?? 5)
 const BUSY_ROLLOUTS = Math.min(3, ROLLOUTS)
 /** Seconds of load before the first rollout: the steady p99 is theirs. */
-const STEADY_SECONDS = 5
+const STEADY_SECONDS = 10
 /** The goal for the worst second's p99 during the rollouts, as a multiple of the steady p99 (printed, not asserted). */
 const P99_GOAL_RATIO = 3
 
@@ -134,8 +134,10 @@ describe.each(MODES)('rolling update under load, termination.drainMode=%s', (mod
       { requests: total, failed, failures },
       `drainMode=${mode}, ${name} load: ${rollouts} rollouts, ${total} requests, ${failed} failed${failures.length ? `\n    ${failures.slice(0, 20).join('\n    ')}` : ''}`,
     )
+    const timeline = timelineData(`${rollouts} rollouts of ${REPLICAS} replicas, ${name} load, termination.drainMode=${mode}`, rec, began, Date.now(), log.ticks, markers)
     // The worst second of all the rollouts (from the end of the steady phase to the last
-    // mark), where it fell (seconds after its rollout began) and its slowest request.
+    // mark), where it fell (seconds after its rollout began, the pods' states) and its
+    // slowest request.
     const marks = log.marks
     const during = marks.length > 2 ? worstSecond(log.ticks, marks[1]?.t ?? 0, marks.at(-1)?.t ?? 0) : undefined
     if (steady && during) {
@@ -143,20 +145,18 @@ describe.each(MODES)('rolling update under load, termination.drainMode=%s', (mod
       const starts = markers.map((m) => m.t)
       const r = starts.filter((t) => t < worst.t).length
       const offset = (worst.t - (starts[r - 1] ?? worst.t)) / 1000
+      const pods = podsAt(timeline, worst.t)
       const ratio = steady.p99 && worst.latency.p99 !== null ? worst.latency.p99 / steady.p99 : null
       results.figure(
         'rolloutLatency',
-        { steady, worstSecond: { t: worst.t, rollout: r, secondsIntoRollout: offset, latency: worst.latency, slowest: worst.slowest }, maxDuringRollouts: max, ratio, goalRatio: P99_GOAL_RATIO },
+        { steady, worstSecond: { t: worst.t, rollout: r, secondsIntoRollout: offset, latency: worst.latency, slowest: worst.slowest, pods }, maxDuringRollouts: max, ratio, goalRatio: P99_GOAL_RATIO },
         `drainMode=${mode}, ${name} load: steady p99 ${steady.p99} ms; worst second's p99 during the rollouts ${worst.latency.p99} ms ` +
-          `(rollout ${r}, second ending ${offset.toFixed(0)} s after its start, ${worst.latency.n} requests, p50 ${worst.latency.p50} ms, max ${worst.latency.max} ms` +
+          `(rollout ${r}, second ending ${offset.toFixed(0)} s after its start; pods: ${pods}; ${worst.latency.n} requests, p50 ${worst.latency.p50} ms, max ${worst.latency.max} ms` +
           `${worst.slowest ? `, slowest: ${worst.slowest.conn}${worst.slowest.reused ? ' reused socket' : ''} ${worst.slowest.result}` : ''}) = ` +
           `${ratio === null ? '?' : ratio.toFixed(1)}x the steady p99 (goal: within ${P99_GOAL_RATIO}x${ratio !== null && ratio > P99_GOAL_RATIO ? ', MISSED' : ', met'}); max during the rollouts ${max} ms`,
       )
     }
-    results.timeline(
-      `rollout-${mode}-${name}`,
-      timelineData(`${rollouts} rollouts of ${REPLICAS} replicas, ${name} load, termination.drainMode=${mode}`, rec, began, Date.now(), log.ticks, markers),
-    )
+    results.timeline(`rollout-${mode}-${name}`, timeline)
     expect(rows.map((r) => r.failed)).toEqual(rows.map(() => 0))
   })
 })

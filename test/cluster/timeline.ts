@@ -105,6 +105,23 @@ export function timelineData(
   }
 }
 
+/**
+ * What the app's pods were doing in the second that ended at `t`: how many in each state, and
+ * how many joined the endpoints in the 3 s before (to tell a slow second at a pod's start, its
+ * first traffic or its termination apart).
+ */
+export function podsAt(d: TimelineData, t: number): string {
+  const i = Math.floor((t - 1 - d.from) / 1000)
+  const states = new Map<string, number>()
+  let joined = 0
+  for (const p of d.pods) {
+    const st = p.states[i]
+    if (st) states.set(st, (states.get(st) ?? 0) + 1)
+    if (p.inEndpoints[i] && [1, 2, 3].some((k) => i - k >= 0 && !p.inEndpoints[i - k] && p.states[i - k])) joined++
+  }
+  return [...[...states].map(([st, n]) => `${n} ${st}`), ...(joined ? [`${joined} joined the endpoints in the 3 s before`] : [])].join(', ')
+}
+
 const STATE_COLOR: Record<Exclude<PodState, ''>, string> = {
   pending: '#c8c8c8',
   starting: '#f2c94c',
