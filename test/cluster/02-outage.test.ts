@@ -13,6 +13,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FIXTURE_LOCK_KEY } from '../fixtures/routes.js'
+import { describeLatency } from './latency.js'
 import { diff, LoadClient, type ClientLog } from './load.js'
 import { Results } from './results.js'
 import { appPods, deployedTimings, ensureRelease, failureBudgetSeconds, kube, names, probeCounts, settings } from './release.js'
@@ -93,14 +94,16 @@ describe('dependency outages', () => {
     await k.kubectl(['rollout', 'status', `deployment/${n.deployment}`, '--timeout=5m'], { timeoutMs: 330_000 })
     await rec.until('the old pods gone', () => rec.terminating().length === 0 && pods.every((p) => !rec.current().has(p.metadata.name)), 180_000)
     await sleep(2000)
-    const rolled = diff(rollStart.totals, (await client.mark()).totals)
+    const rolledMark = await client.mark()
+    const rolled = diff(rollStart.totals, rolledMark.totals)
     const rollSeconds = (Date.now() - rollStart.t) / 1000
     const newPods = await appPods(k)
     results.figure(
       'rolloutWithRedisDown',
-      { seconds: rollSeconds, requests: rolled, newPods: newPods.length },
+      { seconds: rollSeconds, requests: rolled, latency: rolledMark.latency, newPods: newPods.length },
       `rollout restart with Redis at 0: done in ${rollSeconds.toFixed(0)} s, ${newPods.length} new pods ready without the cache; ` +
-        `${rolled.ok + rolled.failed} requests, ${rolled.failed} failed${rolled.failed ? ` (${Object.entries(rolled.kinds).map(([kind, c]) => `${kind} ${c}`).join(', ')})` : ''}`,
+        `${rolled.ok + rolled.failed} requests, ${rolled.failed} failed${rolled.failed ? ` (${Object.entries(rolled.kinds).map(([kind, c]) => `${kind} ${c}`).join(', ')})` : ''}; ` +
+        describeLatency(rolledMark.latency),
     )
     expect(newPods.map((p) => p.metadata.name).filter((name) => pods.some((old) => old.metadata.name === name))).toEqual([])
     expect(rolled.failed).toBe(0)

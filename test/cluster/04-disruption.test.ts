@@ -52,8 +52,9 @@ describe('scale-down and eviction under load', () => {
     await rec.until('one app pod left', () => rec.current('server').size === 1 && rec.serving().length === 1, 120_000)
     const gone = Date.now()
     await sleep(2000)
-    const d = diff(before.totals, (await client.mark()).totals)
-    results.figure('scaleDown', d, `scale ${REPLICAS} -> 1: the two pods were gone after ${((gone - t0) / 1000).toFixed(1)} s; ${describeCounts(d)}`)
+    const m = await client.mark()
+    const d = diff(before.totals, m.totals)
+    results.figure('scaleDown', { ...d, latency: m.latency }, `scale ${REPLICAS} -> 1: the two pods were gone after ${((gone - t0) / 1000).toFixed(1)} s; ${describeCounts(d, m.latency)}`)
     markers.push({ t: Date.now(), label: `scale to ${REPLICAS}` })
     await scale(k, n.deployment, REPLICAS)
     await rec.until(`${REPLICAS} pods serving`, () => rec.serving().length === REPLICAS, 180_000)
@@ -84,12 +85,13 @@ describe('scale-down and eviction under load', () => {
     const replacementReady = replacement ? rec.pods.get(replacement)?.samples.find((x) => x.ready)?.t : undefined
     await rec.until('back to full strength', () => rec.serving().length === REPLICAS && rec.terminating().length === 0, 300_000)
     await sleep(2000)
-    const d = diff(before.totals, (await client.mark()).totals)
+    const m = await client.mark()
+    const d = diff(before.totals, m.totals)
     results.figure(
       'eviction',
-      { first: r1, second: r2, refusals, acceptedAfterMs: accepted && accepted - t0, replacementReadyAfterMs: replacementReady && replacementReady - t0, requests: d },
+      { first: r1, second: r2, refusals, acceptedAfterMs: accepted && accepted - t0, replacementReadyAfterMs: replacementReady && replacementReady - t0, requests: d, latency: m.latency },
       `evicted ${first}; the eviction of ${second} was refused ${refusals}x ("${r2.message.replace(/^Error from server \(TooManyRequests\): /, '')}") ` +
-        `until ${(((accepted ?? NaN) - t0) / 1000).toFixed(1)} s, the replacement ${replacement} was Ready at ${(((replacementReady ?? NaN) - t0) / 1000).toFixed(1)} s; ${describeCounts(d)}`,
+        `until ${(((accepted ?? NaN) - t0) / 1000).toFixed(1)} s, the replacement ${replacement} was Ready at ${(((replacementReady ?? NaN) - t0) / 1000).toFixed(1)} s; ${describeCounts(d, m.latency)}`,
     )
     expect(r2.ok).toBe(false)
     expect(r2.message).toMatch(/disruption budget/)

@@ -10,18 +10,25 @@
 //     connections after it stopped listening shows up as ECONNREFUSED;
 //   each loop waits INTERVAL_MS between requests; a request that takes longer than TIMEOUT_MS
 //   is a failure ("timeout"). Nothing is retried: every failure is counted.
+//   Every request's latency (performance.now(), from the call to the end of the answer or the
+//   failure) goes into two fixed-size tallies (latency.ts, mounted beside this file): one per
+//   second, one per phase between marks.
 //
 // Output, one JSON object per line on stdout (the suite reads it with `kubectl logs`):
 //   {"type":"start",...}                  once the loops run
-//   {"type":"tick","t":...,"ok":..,...}   every second: counts since the previous tick
+//   {"type":"tick","t":...,"ok":..,...}   every second: counts since the previous tick, their
+//                                         latency {n,p50,p99,max} (ms) and the slowest request
 //   {"type":"fail",...}                   one per failed request (the first MAX_FAIL_LINES)
 //   {"type":"ready",...}                  READY_URL's answer, every second when READY_URL is set
-//   {"type":"mark","n":..,"totals":...}   on SIGUSR2: cumulative counts, to cut a run into phases
-//   {"type":"end","totals":...}           on SIGTERM, after the requests in flight finished
+//   {"type":"mark","n":..,"totals":...}   on SIGUSR2: cumulative counts, to cut a run into phases,
+//                                         and the latency of the phase since the previous mark
+//   {"type":"end","totals":...}           on SIGTERM, after the requests in flight finished (with
+//                                         the last phase's latency)
 import http from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { performance } from 'node:perf_hooks'
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers'
+import { LatencyTally } from './latency.ts'
 
 const env = process.env
 const TARGET_URL = env.TARGET_URL ?? 'http://service-template/fixture/db'
@@ -46,8 +53,17 @@ function counters() {
 const totals = counters()
 let tick = counters()
 let failLines = 0
+const tickLatency = new LatencyTally()
+const phaseLatency = new LatencyTally()
+/** The slowest request of the current second: which kind of connection, and how it ended. */
+let slowest
 
 function count(conn, result) {
+  tickLatency.record(result.elapsed)
+  phaseLatency.record(result.elapsed)
+  if (!slowest || result.elapsed > slowest.ms) {
+    slowest = { ms: Math.round(result.elapsed * 10) / 10, conn, reused: result.reused, result: result.ok ? 'ok' : result.kind }
+  }
   for (const c of [totals, tick]) {
     if (result.ok) {
       c.ok++
@@ -69,13 +85,13 @@ function count(conn, result) {
 function get(url, agentOption) {
   return new Promise((resolve) => {
     const began = performance.now()
-    const ms = () => Math.round(performance.now() - began)
     let settled = false
     const done = (result) => {
       if (settled) return
       settled = true
       clearTimeout(timer)
-      resolve({ ...result, ms: ms(), reused: req.reusedSocket })
+      const elapsed = performance.now() - began
+      resolve({ ...result, elapsed, ms: Math.round(elapsed), reused: req.reusedSocket })
     }
     const req = http.get(url, { agent: agentOption }, (res) => {
       // A failed answer's body says which 503 it is: shed ("Service Unavailable", under
@@ -144,13 +160,15 @@ async function pollReady() {
   }
 }
 
-const ticker = setInterval(() => {
-  print({ type: 'tick', t: Date.now(), ...tick })
+function printTick() {
+  print({ type: 'tick', t: Date.now(), ...tick, latency: tickLatency.take(), slowest })
   tick = counters()
-}, 1000)
+  slowest = undefined
+}
+const ticker = setInterval(printTick, 1000)
 
 let marks = 0
-process.on('SIGUSR2', () => print({ type: 'mark', n: ++marks, t: Date.now(), totals }))
+process.on('SIGUSR2', () => print({ type: 'mark', n: ++marks, t: Date.now(), totals, latency: phaseLatency.take() }))
 
 const loops = [
   ...Array.from({ length: KEEPALIVE_CLIENTS }, () => loop('keepalive')),
@@ -163,8 +181,8 @@ async function stop(reason) {
   stopping = true
   await Promise.all(loops)
   clearInterval(ticker)
-  print({ type: 'tick', t: Date.now(), ...tick })
-  print({ type: 'end', t: Date.now(), reason, totals })
+  printTick()
+  print({ type: 'end', t: Date.now(), reason, totals, latency: phaseLatency.take() })
   agent.destroy()
   process.exit(0)
 }

@@ -7,9 +7,11 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { waitFor } from '../image/support.js'
 import type { Kube, Pod } from './kube.js'
+import { describeLatency, type Latency } from './latency.js'
 import type { ClusterSettings } from './settings.js'
 
-const SCRIPT = fileURLToPath(new URL('./load-client.mjs', import.meta.url))
+/** The client and the one module it imports, mounted side by side in its pod. */
+const FILES = ['load-client.mjs', 'latency.ts']
 const CONFIGMAP = 'cluster-test-load-client'
 
 export interface Counts {
@@ -22,6 +24,17 @@ export interface Counts {
 }
 export interface Tick extends Counts {
   t: number
+  /** Latency of the requests that ended in this second (failed ones included). */
+  latency: Latency
+  /** The second's slowest request: its connection kind, whether the socket was reused, ok or the failure's kind. */
+  slowest?: { ms: number; conn: 'keepalive' | 'newconn'; reused: boolean; result: string }
+}
+/** A mark: cumulative counts, and the latency of the phase since the previous mark. */
+export interface Mark {
+  n: number
+  t: number
+  totals: Counts
+  latency: Latency
 }
 export interface Failure {
   t: number
@@ -41,8 +54,8 @@ export interface ClientLog {
   ticks: Tick[]
   failures: Failure[]
   ready: ReadyPoll[]
-  marks: { n: number; t: number; totals: Counts }[]
-  end?: { t: number; totals: Counts }
+  marks: Mark[]
+  end?: { t: number; totals: Counts; latency: Latency }
 }
 
 export interface LoadOptions {
@@ -72,10 +85,11 @@ export function diff(a: Counts, b: Counts): Counts {
   }
 }
 
-/** One line for a phase's counts, as printed with the figures. */
-export const describeCounts = (c: Counts): string =>
+/** One line for a phase's counts (and their latency, from the mark that ends the phase), as printed with the figures. */
+export const describeCounts = (c: Counts, latency?: Latency): string =>
   `${c.ok + c.failed} requests (keep-alive ${c.keepalive.ok + c.keepalive.failed}, of which ${c.keepalive.closed} answered with Connection: close; ` +
-  `new connection ${c.newconn.ok + c.newconn.failed}), ${c.failed} failed${c.failed ? `: ${Object.entries(c.kinds).map(([k, n]) => `${k} x${n}`).join(', ')}` : ''}`
+  `new connection ${c.newconn.ok + c.newconn.failed}), ${c.failed} failed${c.failed ? `: ${Object.entries(c.kinds).map(([k, n]) => `${k} x${n}`).join(', ')}` : ''}` +
+  (latency ? `; ${describeLatency(latency)}` : '')
 
 export function parseClientLog(text: string): ClientLog {
   const log: ClientLog = { ticks: [], failures: [], ready: [], marks: [] }
@@ -85,7 +99,7 @@ export function parseClientLog(text: string): ClientLog {
     if (o.type === 'tick') log.ticks.push(o as unknown as Tick)
     else if (o.type === 'fail') log.failures.push(o as unknown as Failure)
     else if (o.type === 'ready') log.ready.push(o as unknown as ReadyPoll)
-    else if (o.type === 'mark') log.marks.push(o as unknown as ClientLog['marks'][number])
+    else if (o.type === 'mark') log.marks.push(o as unknown as Mark)
     else if (o.type === 'end') log.end = o as unknown as ClientLog['end']
   }
   return log
@@ -148,7 +162,8 @@ export class LoadClient {
       TIMEOUT_MS: String(opts.timeoutMs ?? 5000),
       ...(opts.pollReady ? { READY_URL: `${base}/ready` } : {}),
     }
-    await k.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: CONFIGMAP }, data: { 'load-client.mjs': readFileSync(SCRIPT, 'utf8') } })
+    const data = Object.fromEntries(FILES.map((f) => [f, readFileSync(fileURLToPath(new URL(`./${f}`, import.meta.url)), 'utf8')]))
+    await k.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: CONFIGMAP }, data })
     await k.tryKubectl(['delete', 'pod', name, '--ignore-not-found', '--wait=true'])
     await k.apply(
       helperPod(
@@ -182,8 +197,8 @@ export class LoadClient {
     if (r.code !== 0) throw new Error(`signalling the load client failed: ${r.stderr}`)
   }
 
-  /** Cumulative counts at this moment. */
-  async mark(): Promise<{ t: number; totals: Counts }> {
+  /** Cumulative counts at this moment, and the latency since the previous mark. */
+  async mark(): Promise<Mark> {
     const before = (await this.log()).marks.length
     await this.signal('SIGUSR2')
     return waitFor(`mark ${before + 1} of ${this.name}`, async () => (await this.log()).marks[before], 30_000)

@@ -1,5 +1,5 @@
 // Timeline pictures of a scenario, as dependency-free SVG: per second, the load client's
-// requests (ok / failed); per pod, its state (pending, starting, running but not ready,
+// requests (ok / failed) and their p99 latency; per pod, its state (pending, starting, running but not ready,
 // ready, terminating), whether it is in the Service's endpoints, and the kubelet's probe
 // failures. The data behind a picture is plain JSON, written next to it.
 import type { Tick } from './load.js'
@@ -8,10 +8,19 @@ import type { Recorder } from './watch.js'
 export type PodState = '' | 'pending' | 'starting' | 'unready' | 'ready' | 'terminating' | 'exited'
 export type ProbeKind = 'startup' | 'readiness' | 'liveness'
 
+/** One second of the load: requests, and their latency (ms; null in a second without any). */
+export interface Second {
+  ok: number
+  failed: number
+  p50: number | null
+  p99: number | null
+  max: number | null
+}
+
 export interface TimelineData {
   title: string
   from: number
-  seconds: { ok: number; failed: number }[]
+  seconds: Second[]
   pods: { name: string; component: string; states: PodState[]; inEndpoints: boolean[]; restarts: number[]; probes: { s: number; kind: ProbeKind; n: number }[] }[]
   markers: { s: number; label: string }[]
 }
@@ -35,7 +44,9 @@ export function timelineData(
   components: string[] = ['server'],
 ): TimelineData {
   const n = Math.max(1, Math.ceil((to - from) / 1000))
-  const seconds = Array.from({ length: n }, () => ({ ok: 0, failed: 0 }))
+  const seconds = Array.from({ length: n }, (): Second => ({ ok: 0, failed: 0, p50: null, p99: null, max: null }))
+  // Two ticks in one slot (the client's last, printed at its stop) keep the higher latency.
+  const higher = (a: number | null, b: number | null | undefined) => (a === null ? (b ?? null) : b == null ? a : Math.max(a, b))
   for (const tick of ticks) {
     // A tick at t counts the second that ended at t.
     const i = Math.floor((tick.t - 1 - from) / 1000)
@@ -43,6 +54,9 @@ export function timelineData(
     if (slot) {
       slot.ok += tick.ok
       slot.failed += tick.failed
+      slot.p50 = higher(slot.p50, tick.latency.p50)
+      slot.p99 = higher(slot.p99, tick.latency.p99)
+      slot.max = higher(slot.max, tick.latency.max)
     }
   }
   const pods: TimelineData['pods'] = []
@@ -91,6 +105,23 @@ export function timelineData(
   }
 }
 
+/**
+ * What the app's pods were doing in the second that ended at `t`: how many in each state, and
+ * how many joined the endpoints in the 3 s before (to tell a slow second at a pod's start, its
+ * first traffic or its termination apart).
+ */
+export function podsAt(d: TimelineData, t: number): string {
+  const i = Math.floor((t - 1 - d.from) / 1000)
+  const states = new Map<string, number>()
+  let joined = 0
+  for (const p of d.pods) {
+    const st = p.states[i]
+    if (st) states.set(st, (states.get(st) ?? 0) + 1)
+    if (p.inEndpoints[i] && [1, 2, 3].some((k) => i - k >= 0 && !p.inEndpoints[i - k] && p.states[i - k])) joined++
+  }
+  return [...[...states].map(([st, n]) => `${n} ${st}`), ...(joined ? [`${joined} joined the endpoints in the 3 s before`] : [])].join(', ')
+}
+
 const STATE_COLOR: Record<Exclude<PodState, ''>, string> = {
   pending: '#c8c8c8',
   starting: '#f2c94c',
@@ -112,8 +143,10 @@ export function timelineSvg(d: TimelineData): string {
   const hasLoad = d.seconds.some((s) => s.ok + s.failed > 0)
   const chartTop = 90
   const chartH = hasLoad ? 110 : 0
+  const latTop = chartTop + chartH + 14
+  const latH = hasLoad ? 70 : 0
   const lane = 18
-  const lanesTop = chartTop + chartH + 26
+  const lanesTop = (hasLoad ? latTop + latH : chartTop) + 26
   const height = lanesTop + d.pods.length * lane + 90
   const x = (s: number) => left + s * px
   const out: string[] = []
@@ -144,6 +177,28 @@ export function timelineSvg(d: TimelineData): string {
       out.push(`<path d="M ${x(i) + px / 2 - 4} ${chartTop - 10} l 8 0 l -4 7 z" fill="#d62728"><title>+${i} s: ${s.failed} failed</title></path>`)
     }
   })
+
+  // p99 latency per second: a line (gaps where a second had no request), its highest second
+  // labelled on the axis.
+  if (hasLoad) {
+    const p99s = d.seconds.map((s) => s.p99)
+    const top = Math.max(1, ...p99s.map((v) => v ?? 0))
+    const ly = (v: number) => latTop + latH - (v / top) * latH
+    out.push(
+      `<text x="10" y="${latTop + latH / 2}" font-weight="bold">p99 latency per second</text>`,
+      `<text x="${left - 8}" y="${latTop + 4}" text-anchor="end">${top} ms</text>`,
+      `<text x="${left - 8}" y="${latTop + latH}" text-anchor="end">0</text>`,
+      `<line x1="${left}" y1="${latTop + latH}" x2="${x(n)}" y2="${latTop + latH}" stroke="#999"/>`,
+    )
+    let path = ''
+    p99s.forEach((v, i) => {
+      if (v === null) return
+      path += `${path && p99s[i - 1] != null ? 'L' : 'M'} ${x(i) + px / 2} ${ly(v).toFixed(1)} `
+    })
+    if (path) out.push(`<path d="${path.trim()}" fill="none" stroke="#1f3a93" stroke-width="1.5"/>`)
+    const worst = p99s.indexOf(top)
+    if (worst >= 0) out.push(`<circle cx="${x(worst) + px / 2}" cy="${ly(top)}" r="3" fill="#1f3a93"><title>+${worst} s: p99 ${top} ms, max ${d.seconds[worst]?.max} ms</title></circle>`)
+  }
 
   // Scenario markers: dashed lines through the whole picture, labels staggered on 3 rows,
   // right-aligned to their line when they would run off the picture.
@@ -202,6 +257,7 @@ export function timelineSvg(d: TimelineData): string {
     ['#f2994a', 'running, not ready'],
     ['#9b51e0', 'terminating'],
     ['#1f77b4', 'in endpoints'],
+    ...(hasLoad ? ([['#1f3a93', 'p99 latency']] as [string, string][]) : []),
   ]
   for (const [color, label] of legend) {
     if (lx + 24 + label.length * 6 > width) {
