@@ -30,8 +30,9 @@ interface Traced {
   cause?: string
 }
 
-const TRACED = Symbol('traced request')
-type TracedResponse = ServerResponse & { [TRACED]?: Traced }
+// By response, not a property on it: a response with one more property than the others
+// would make Node's HTTP code, which handles every response, see two shapes of them.
+const traced = new WeakMap<ServerResponse, Traced>()
 
 export function traceRequests(tracer: Tracer): void {
   dc.subscribe('fastify.initialization', (message) => instrument((message as { fastify: FastifyInstance }).fastify, tracer))
@@ -46,9 +47,9 @@ function instrument(app: FastifyInstance, tracer: Tracer): void {
   // an earlier hook (not ready, rate limited) is still named by its route.
   app.addHook('onRequest', nameSpan)
   app.addHook('onError', (_request: FastifyRequest, reply: FastifyReply, error: FastifyError, done: HookHandlerDoneFunction) => {
-    const traced = (reply.raw as TracedResponse)[TRACED]
+    const request = traced.get(reply.raw)
     // Never the error's message: it can name a host, a user or a query.
-    if (traced !== undefined) traced.cause = causeOf(error)
+    if (request !== undefined) request.cause = causeOf(error)
     done()
   })
 
@@ -58,7 +59,7 @@ function instrument(app: FastifyInstance, tracer: Tracer): void {
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     for (const handler of handlers) handler.call(server, req, res)
   }
-  server.on('request', (req: IncomingMessage, res: TracedResponse) => {
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/'
     const query = url.indexOf('?')
     const path = query === -1 ? url : url.slice(0, query)
@@ -70,7 +71,7 @@ function instrument(app: FastifyInstance, tracer: Tracer): void {
     if (span.isRecording()) {
       // The path without its query (which can carry tokens), as the semantic conventions split them.
       span.setAttributes({ [ATTR_HTTP_REQUEST_METHOD]: method, [ATTR_URL_PATH]: path, [ATTR_URL_SCHEME]: 'http' })
-      res[TRACED] = { span, method }
+      traced.set(res, { span, method })
       res.on('close', end)
     }
     if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) context.bind(ctx, req)
@@ -79,18 +80,18 @@ function instrument(app: FastifyInstance, tracer: Tracer): void {
 }
 
 function nameSpan(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-  const traced = (reply.raw as TracedResponse)[TRACED]
-  if (traced !== undefined) {
+  const recorded = traced.get(reply.raw)
+  if (recorded !== undefined) {
     const route = request.routeOptions.url
-    if (route !== undefined) traced.span.updateName(`${traced.method} ${route}`).setAttribute(ATTR_HTTP_ROUTE, route)
+    if (route !== undefined) recorded.span.updateName(`${recorded.method} ${route}`).setAttribute(ATTR_HTTP_ROUTE, route)
   }
   done()
 }
 
 // A 5xx is the service's error: the span is marked with its short cause (errors.ts), or
 // none when nothing threw. A 4xx is the client's: no error status.
-function end(this: TracedResponse): void {
-  const { span, cause } = this[TRACED]!
+function end(this: ServerResponse): void {
+  const { span, cause } = traced.get(this)!
   span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, this.statusCode)
   if (this.statusCode >= 500) span.setStatus(cause === undefined ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.ERROR, message: cause })
   span.end()

@@ -42,7 +42,7 @@ export interface ProbeOptions {
 }
 
 // Built apart from the route, not as a literal in it: several keys are other plugins'
-// (metrics.ts, @fastify/under-pressure, @fastify/rate-limit, @fastify/otel, @fastify/helmet,
+// (metrics.ts, @fastify/under-pressure, @fastify/rate-limit, tracing-requests.ts, @fastify/helmet,
 // @fastify/swagger's summary and tags), read when the app registers them, and the file
 // must type-check in an app without them or their declarations of these keys.
 const probeRoute = (schema: FastifySchema & { summary: string }): RouteShorthandOptions => {
@@ -57,7 +57,7 @@ const probeRoute = (schema: FastifySchema & { summary: string }): RouteShorthand
     // `probe` lets app-wide hooks tell probes apart (business routes answer 503 until
     // initialisation completes; probes report it themselves).
     // Nor rate limited: every kubelet probe comes from the node's one address.
-    // Nor traced: they would drown real traffic (tracing-sdk.ts).
+    // Nor traced: they would drown real traffic (tracing-requests.ts).
     config: { pressureHandler: () => undefined, metrics: false, probe: true, rateLimit: false as const, otel: false },
     // A kubelet renders no documents: browser security headers would only cost time.
     helmet: false as const,

@@ -178,8 +178,17 @@ describe('a cache-aside read (GET /fixture/items/:id)', () => {
   })
 
   it('keeps the request\'s context through its body: a PUT\'s Redis command is a child of its server span', async () => {
-    // Fastify reads a body in the request's data events, which come from the socket, outside the request.
-    const put = await traced(`${server.url}/fixture/cache/traced-${newId(3)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value: 'x' }) })
+    // Fastify reads a body in the request's data events, which come from the socket, outside
+    // the request. The body is sent after the headers, in a later read: a body that came with
+    // them is read before any socket event, still in the request's context.
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        controller.enqueue(new TextEncoder().encode(JSON.stringify({ value: 'x' })))
+        controller.close()
+      },
+    })
+    const put = await traced(`${server.url}/fixture/cache/traced-${newId(3)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body, duplex: 'half' })
     expect(put.res.status, put.body).toBe(204)
     const t = await traceOnce(put.traceId, (x) => serverSpanOf(x) !== undefined && x.spans.some((s) => dbSystem(s) === 'redis'))
     const root = serverSpanOf(t)!
