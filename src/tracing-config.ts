@@ -26,8 +26,6 @@ export interface TracingConfig {
   maxQueueSize: number
   maxExportBatchSize: number
   scheduleDelayMs: number
-  /** The metrics listener's port (METRICS_PORT), whose requests are never traced. */
-  metricsPort: number
 }
 
 type Env = Record<string, string | undefined>
@@ -142,6 +140,5 @@ export function loadTracingConfig(env: Env): TracingConfig | undefined {
     maxQueueSize,
     maxExportBatchSize,
     scheduleDelayMs,
-    metricsPort: integer(env, 'METRICS_PORT', 9464, 0, 65535),
   }
 }

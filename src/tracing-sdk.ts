@@ -1,24 +1,22 @@
 // The OpenTelemetry SDK, started by the preload (tracing.ts) only when tracing is on.
 // What it sets up, and why:
-//  - Instrumentations: @fastify/otel (Fastify's own: the route pattern, the error of a
-//    request), http (the server span, with the route pattern as its name, W3C
-//    traceparent in and out), undici (fetch), pg and ioredis (a child span per query and
-//    command). pg and ioredis ask for a parent span: the readiness checks and the
+//  - The server span of each request: tracing-requests.ts (one span, named by the route
+//    pattern, W3C traceparent in). Instrumentations for the rest: http and undici (fetch)
+//    for outgoing calls (a client span, traceparent out), pg and ioredis (a child span per
+//    query and command). They all ask for a parent span: the readiness checks and the
 //    startup's connects, which run outside any request, make no root spans of their own.
-//  - Not traced: the probes (their routes say `otel: false`, and the http server span is
-//    skipped for them) and the metrics listener. They are the most frequent requests of
-//    a pod and say nothing about real traffic.
+//  - Not traced: the probes (their routes say `otel: false`) and the metrics listener.
+//    They are the most frequent requests of a pod and say nothing about real traffic.
 //  - Export: one batch processor, its queue bounded (OTEL_BSP_MAX_QUEUE_SIZE), each
 //    export bounded (OTEL_EXPORTER_OTLP_TIMEOUT, 5 s by default here). A dead, blackholed
 //    or slow collector never holds a request: spans beyond the queue are dropped and
 //    counted (tracing_spans_dropped_total on the metrics listener).
-//  - Errors: a 5xx marks the request's spans as errors with the short cause of /ready
+//  - Errors: a 5xx marks the server span as an error with the short cause of /ready
 //    (errors.ts: "timeout", "connection refused"), never the error's message, which can
 //    name a host, a user or a query; exceptions are not recorded on spans. A 4xx is the
 //    client's error, not the service's: no error status.
-import dc from 'node:diagnostics_channel'
 import { readFileSync } from 'node:fs'
-import { context, SpanKind, SpanStatusCode, trace, type SpanStatus } from '@opentelemetry/api'
+import { context, trace } from '@opentelemetry/api'
 import { CompositePropagator, ExportResultCode, suppressTracing, W3CBaggagePropagator, W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import { NodeSDK } from '@opentelemetry/sdk-node'
@@ -30,22 +28,18 @@ import {
   TraceIdRatioBasedSampler,
   type ReadableSpan,
   type Sampler,
-  type Span,
   type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace'
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions'
-import { FastifyOtelInstrumentation } from '@fastify/otel'
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http'
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis'
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg'
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici'
-import type { FastifyError, FastifyInstance } from 'fastify'
 import { causeOf } from './errors.js'
 import type { TracingConfig } from './tracing-config.js'
+import { traceRequests } from './tracing-requests.js'
 import { setTracing, type SpanCounts, type TraceFields } from './tracing-state.js'
-
-const PROBES = new Set(['/health', '/ready', '/startup'])
 
 function sampler({ sampler: name, ratio }: TracingConfig): Sampler {
   const root = name.endsWith('always_off') ? new AlwaysOffSampler() : name.endsWith('traceidratio') ? new TraceIdRatioBasedSampler(ratio) : new AlwaysOnSampler()
@@ -73,8 +67,6 @@ function logLine(level: 'info' | 'warn', msg: string, fields: Record<string, unk
  */
 class CountingProcessor implements SpanProcessor {
   readonly counts: SpanCounts = { exported: 0, droppedQueueFull: 0, droppedExportFailed: 0, pending: 0 }
-  /** Short causes of 5xx answers, by the span ids of the request's spans; removed as they end. */
-  readonly causes = new Map<string, string>()
   readonly #inner: BatchSpanProcessor
   readonly #maxPending: number
   #failing = false
@@ -116,17 +108,6 @@ class CountingProcessor implements SpanProcessor {
   // The batch processor does nothing when a span starts.
   onStart(): void {}
 
-  onEnding(span: Span): void {
-    const id = span.spanContext().spanId
-    const cause = this.causes.get(id)
-    if (cause !== undefined) this.causes.delete(id)
-    if (span.kind !== SpanKind.SERVER && span.attributes['fastify.root'] === undefined) return
-    const status = Number(span.attributes['http.response.status_code'] ?? span.attributes['http.status_code'])
-    if (status >= 500) span.setStatus(cause === undefined ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.ERROR, message: cause })
-    // @fastify/otel marks any thrown error, a 400 validation error included.
-    else if (span.status.code === SpanStatusCode.ERROR) (span as { status: SpanStatus }).status = { code: SpanStatusCode.UNSET }
-  }
-
   onEnd(span: ReadableSpan): void {
     if ((span.spanContext().traceFlags & 1) === 0) return
     if (this.counts.pending >= this.#maxPending) {
@@ -143,23 +124,6 @@ class CountingProcessor implements SpanProcessor {
 
   shutdown(): Promise<void> {
     return this.#inner.shutdown()
-  }
-}
-
-/** Records the short cause of a request's error for its spans (applied as they end, above). */
-function recordCauses(processor: CountingProcessor) {
-  return (message: unknown) => {
-    const { fastify } = message as { fastify: FastifyInstance }
-    fastify.addHook('onError', (request, _reply, error: FastifyError, done) => {
-      const span = request.opentelemetry?.().span as (Span & ReadableSpan) | undefined
-      if (span?.isRecording()) {
-        const cause = causeOf(error)
-        processor.causes.set(span.spanContext().spanId, cause)
-        const parent = span.parentSpanContext?.spanId
-        if (parent !== undefined) processor.causes.set(parent, cause)
-      }
-      done()
-    })
   }
 }
 
@@ -191,22 +155,16 @@ export async function startTracing(config: TracingConfig): Promise<void> {
     logRecordProcessors: [],
     textMapPropagator: new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
     instrumentations: [
-      new HttpInstrumentation({
-        ignoreIncomingRequestHook: (req) => req.socket.localPort === config.metricsPort || PROBES.has((req.url ?? '').split('?')[0] ?? ''),
-        // Outgoing calls made outside any request (none today) would each be a trace of their own.
-        requireParentforOutgoingSpans: true,
-      }),
+      // Outgoing calls only: the server span is tracing-requests.ts'. Calls made outside
+      // any request (none today) would each be a trace of their own.
+      new HttpInstrumentation({ disableIncomingRequestInstrumentation: true, requireParentforOutgoingSpans: true }),
       new UndiciInstrumentation({ requireParentforSpans: true }),
       new PgInstrumentation({ requireParentSpan: true }),
       new IORedisInstrumentation({ requireParentSpan: true }),
-      // Registered into every Fastify instance as it is created (no change to app.ts).
-      // One span per request; hooks and the handler get none of their own (each would
-      // add a span to every request for little insight), exceptions are not recorded.
-      new FastifyOtelInstrumentation({ registerOnInitialization: true, instrumentHooks: false, instrumentHandler: false, recordExceptions: false }),
     ],
   })
   sdk.start()
-  dc.subscribe('fastify.initialization', recordCauses(processor))
+  traceRequests(trace.getTracer('tracing-requests'))
 
   setTracing({
     traceFields(): TraceFields | undefined {

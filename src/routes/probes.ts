@@ -42,7 +42,7 @@ export interface ProbeOptions {
 }
 
 // Built apart from the route, not as a literal in it: several keys are other plugins'
-// (metrics.ts, @fastify/under-pressure, @fastify/rate-limit, @fastify/otel, the API
+// (metrics.ts, @fastify/under-pressure, @fastify/rate-limit, tracing-requests.ts, the API
 // contract's security headers, @fastify/swagger's summary and tags), read when the app
 // registers them, and the file must type-check in an app without them or their
 // declarations of these keys.
@@ -58,7 +58,7 @@ const probeRoute = (schema: FastifySchema & { summary: string }): RouteShorthand
     // `probe` lets app-wide hooks tell probes apart (business routes answer 503 until
     // initialisation completes; probes report it themselves).
     // Nor rate limited: every kubelet probe comes from the node's one address.
-    // Nor traced: they would drown real traffic (tracing-sdk.ts).
+    // Nor traced: they would drown real traffic (tracing-requests.ts).
     // A kubelet renders no documents: browser security headers would only cost time.
     config: { pressureHandler: () => undefined, metrics: false, probe: true, rateLimit: false as const, otel: false, securityHeaders: false },
     schema: { tags: ['probes'], ...schema },

@@ -24,7 +24,6 @@ describe('loadTracingConfig', () => {
       maxQueueSize: 2048,
       maxExportBatchSize: 512,
       scheduleDelayMs: 5000,
-      metricsPort: 9464,
     })
     expect(loadTracingConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://collector/v1/traces', OTEL_SDK_DISABLED: 'false' })).toBeDefined()
   })
@@ -46,7 +45,6 @@ describe('loadTracingConfig', () => {
       OTEL_RESOURCE_ATTRIBUTES: 'k8s.pod.name=orders-7d9f,k8s.namespace.name=shop,team=a%20b',
       OTEL_EXPORTER_OTLP_TIMEOUT: '2000',
       OTEL_BSP_MAX_QUEUE_SIZE: '100',
-      METRICS_PORT: '9100',
     })
     expect(c).toMatchObject({
       protocol: 'grpc',
@@ -57,7 +55,6 @@ describe('loadTracingConfig', () => {
       exportTimeoutMs: 2000,
       maxQueueSize: 100,
       maxExportBatchSize: 100,
-      metricsPort: 9100,
     })
     expect(loadTracingConfig({ ...on, OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-attributes' })?.serviceName).toBe('from-attributes')
   })
