@@ -1,7 +1,8 @@
 // The side-by-side chart of a benchmark run, as a dependency-free SVG: one bar per
 // server and route (server CPU µs per request, the verdict), req/s and p99 beside it,
 // the baseline as a dashed line, each target as a tick on its bar, and the interquartile
-// range of the per-round ratios as a whisker (drawn at the baseline's CPU times Q1 and Q3).
+// range of the per-round ratios as a whisker (drawn at the CPU of what the case is compared
+// with, the baseline or its reference case, times Q1 and Q3).
 //   node bench/chart.ts [bench/results.json] [out.svg]   (defaults: results.json, results.svg)
 // bench/run.ts calls barChart() after each run; docs/bench-cpu.svg is a published run.
 import { readFile, writeFile } from 'node:fs/promises'
@@ -13,12 +14,14 @@ export interface ChartRow {
   path: string
   cpu: number
   ratio: number
-  /** Interquartile range of the per-round ratios to the baseline. */
+  /** Interquartile range of the per-round ratios to the baseline (or the case it is compared with). */
   q1?: number
   q3?: number
   rps: number
   p99: number
   limit?: number
+  /** The CPU per request its ratio is to: the baseline's unless it is compared with another case. */
+  referenceCpu?: number
   pass?: boolean
 }
 
@@ -45,7 +48,8 @@ export function barChart(input: ChartInput): string {
   const ROW = 30
   const TOP = 64
   const height = TOP + rows.length * ROW + 56
-  const max = Math.max(...rows.map((r) => Math.max(r.cpu, base && r.limit ? base.cpu * r.limit : 0, base && r.q3 !== undefined && r.id !== input.baseline ? base.cpu * r.q3 : 0))) * 1.08
+  const ref = (r: ChartRow) => r.referenceCpu ?? base?.cpu ?? 0
+  const max = Math.max(...rows.map((r) => Math.max(r.cpu, r.limit ? ref(r) * r.limit : 0, r.q3 !== undefined && r.id !== input.baseline ? ref(r) * r.q3 : 0))) * 1.08
   const x = (v: number) => LABEL + (v / max) * BAR
   const colour = (r: ChartRow) =>
     r.id === input.baseline ? '#4b5563' : r.pass === false ? '#dc2626' : r.limit !== undefined ? '#16a34a' : r.id.startsWith('fastify') ? '#9ca3af' : '#3b82f6'
@@ -65,7 +69,7 @@ export function barChart(input: ChartInput): string {
       `<text x="${LABEL + BAR + 16}" y="${y + 19}">${esc(`${num(r.cpu, 1)} · ${num(r.ratio, 2)}x${r.q1 !== undefined && r.q3 !== undefined && r.id !== input.baseline ? ` (${num(r.q1, 2)}-${num(r.q3, 2)})` : ''} · ${num(r.rps)} · ${num(r.p99, 2)} ms`)}${r.pass === undefined ? '' : r.pass ? ' ✓' : ' ✗'}</text>`,
     )
     if (base && r.q1 !== undefined && r.q3 !== undefined && r.id !== input.baseline) {
-      const [x1, x3, mid] = [x(base.cpu * r.q1).toFixed(1), x(base.cpu * r.q3).toFixed(1), y + ROW / 2]
+      const [x1, x3, mid] = [x(ref(r) * r.q1).toFixed(1), x(ref(r) * r.q3).toFixed(1), y + ROW / 2]
       out.push(
         `<line x1="${x1}" x2="${x3}" y1="${mid}" y2="${mid}" stroke="#111827" stroke-width="1.5"/>`,
         `<line x1="${x1}" x2="${x1}" y1="${mid - 4}" y2="${mid + 4}" stroke="#111827"/>`,
@@ -73,7 +77,7 @@ export function barChart(input: ChartInput): string {
       )
     }
     if (base && r.limit !== undefined) {
-      const tx = x(base.cpu * r.limit).toFixed(1)
+      const tx = x(ref(r) * r.limit).toFixed(1)
       out.push(`<line x1="${tx}" x2="${tx}" y1="${y + 2}" y2="${y + ROW - 2}" stroke="#111827" stroke-width="2"/>`)
     }
   })

@@ -81,6 +81,11 @@ interface Case {
   path: string
   /** Upper bound on CPU per request relative to the baseline (verdict), if any. */
   limit?: number
+  /**
+   * The case it is compared with instead of the baseline: its ratio (and limit) is to a
+   * run of that case next to it in each round.
+   */
+  against?: string
 }
 const BASELINE = 'fastify-logger'
 // Targets (issue 14), on the median ratio of CPU per request to the baseline.
@@ -97,16 +102,18 @@ const CASES: Case[] = [
   { id: 'template-health', label: 'template', target: 'template', path: '/health', limit: PROBE_LIMIT },
   { id: 'template-ready', label: 'template', target: 'template', path: '/ready', limit: PROBE_LIMIT },
   { id: 'template-hello', label: 'template, business route', target: 'template', path: '/hello', limit: ROUTE_LIMIT },
-  // Tracing (docs/tracing.md). The targets are relative to the template without tracing
-  // (off 1.02x, 10 % sampled 1.15x, 100 % sampled 1.40x); here they are multiplied by the
-  // business route's own target, so that all figures share the one baseline.
-  { id: 'template-tracing-off', label: 'template, business route, tracing preload, off', target: 'template-tracing-off', path: '/hello', limit: ROUTE_LIMIT * 1.02 },
-  { id: 'template-tracing-10', label: 'template, business route, tracing 10 % sampled', target: 'template-tracing-10', path: '/hello', limit: ROUTE_LIMIT * 1.15 },
-  { id: 'template-tracing-100', label: 'template, business route, tracing 100 % sampled', target: 'template-tracing-100', path: '/hello', limit: ROUTE_LIMIT * 1.4 },
+  // Tracing (docs/tracing.md), against the template without tracing, each round next to a
+  // run of its business route: off 1.02x, 10 % sampled 1.15x, 100 % sampled 1.40x.
+  { id: 'template-tracing-off', label: 'template, business route, tracing preload, off', target: 'template-tracing-off', path: '/hello', limit: 1.02, against: 'template-hello' },
+  { id: 'template-tracing-10', label: 'template, business route, tracing 10 % sampled', target: 'template-tracing-10', path: '/hello', limit: 1.15, against: 'template-hello' },
+  { id: 'template-tracing-100', label: 'template, business route, tracing 100 % sampled', target: 'template-tracing-100', path: '/hello', limit: 1.4, against: 'template-hello' },
 ]
 // BENCH_CASES=template-health,fastify-logger runs a subset (the baseline is always in).
 const only = process.env.BENCH_CASES?.split(',').map((s) => s.trim()).filter(Boolean)
 const cases = only ? CASES.filter((c) => c.id === BASELINE || only.includes(c.id)) : CASES
+/** What a case is compared with: the baseline, or its `against` case (run as well, unlisted or not). */
+const reference = (c: Case): Case => CASES.find((other) => other.id === (c.against ?? BASELINE))!
+const referenceName = (c: Case) => (c.against ? `the ${reference(c).label} ${reference(c).path}` : 'the baseline')
 const skipLifecycle = process.env.BENCH_SKIP_LIFECYCLE === '1'
 
 // ---- cleanup: containers and children, also on Ctrl-C --------------------------------
@@ -656,7 +663,7 @@ async function main() {
 
   // Every server up at once, each in its own process; idle ones cost the others nothing.
   const servers = new Map<Target, Server>()
-  for (const target of new Set(cases.map((c) => c.target))) {
+  for (const target of new Set(cases.flatMap((c) => [c.target, reference(c).target]))) {
     const env = target.startsWith('template') ? { ...serviceEnv(deps!, await freePort()), ...tracingEnv(target, otlpUrl) } : { PATH: process.env.PATH ?? '' }
     servers.set(target, await startTarget(target, env))
     const server = servers.get(target)!
@@ -680,6 +687,7 @@ async function main() {
   const others = cases.filter((c) => c !== baselineCase)
   const runs = new Map<string, Run[]>(cases.map((c) => [c.id, []]))
   const ratios = new Map<string, number[]>(cases.map((c) => [c.id, []]))
+  const referenceCpu = new Map<string, number[]>(cases.map((c) => [c.id, []]))
   const run = async (c: Case, round: number) => {
     const result = await measure(servers.get(c.target)!, c.path)
     runs.get(c.id)!.push(result)
@@ -689,18 +697,28 @@ async function main() {
     await sleep(200)
     return result
   }
+  // A run of an `against` case as another's reference is not one of its own runs.
+  const asReference = async (c: Case, round: number) => {
+    const result = await measure(servers.get(c.target)!, c.path)
+    log(`round ${round + 1}/${S.rounds} ${c.label} ${c.path} (reference): ${result.cpu.toFixed(1)} µs CPU/req`)
+    await sleep(200)
+    return result
+  }
   for (let round = 0; round < S.rounds; round++) {
     const order = others.map((_, i) => others[(i + round) % others.length]!)
     for (const [i, c] of order.entries()) {
-      const baselineFirst = (round + i) % 2 === 0
-      const first = await run(baselineFirst ? baselineCase : c, round)
-      const second = await run(baselineFirst ? c : baselineCase, round)
-      const [base, mine] = baselineFirst ? [first, second] : [second, first]
+      const refFirst = (round + i) % 2 === 0
+      const runRef = () => (c.against ? asReference(reference(c), round) : run(baselineCase, round))
+      const first = await (refFirst ? runRef() : run(c, round))
+      const second = await (refFirst ? run(c, round) : runRef())
+      const [base, mine] = refFirst ? [first, second] : [second, first]
       ratios.get(c.id)!.push(mine.cpu / base.cpu)
+      referenceCpu.get(c.id)!.push(base.cpu)
     }
   }
   ratios.set(BASELINE, [1])
-  const rows = cases.map((c) => {
+  // The baseline only runs next to cases compared with it.
+  const rows = cases.filter((c) => runs.get(c.id)!.length > 0).map((c) => {
     const r = runs.get(c.id)!
     const caseRatios = ratios.get(c.id)!
     const ratio = median(caseRatios)
@@ -725,6 +743,9 @@ async function main() {
       rssStart: servers.get(c.target)!.rssStart,
       rssLoad: Number.isFinite(rssLoad) ? rssLoad : NaN,
       limit: c.limit,
+      against: referenceName(c),
+      /** The median CPU per request of the runs it was compared with (the chart's scale for its ratio). */
+      referenceCpu: c.id === BASELINE ? undefined : median(referenceCpu.get(c.id)!),
       // The verdict: the median within the target, and not one error or non-2xx.
       pass: c.limit === undefined ? undefined : ratio <= c.limit && bad === 0,
       rounds: r,
@@ -769,7 +790,7 @@ async function main() {
     `- Cores: ${pinningNote}`,
     ...(deps ? [`- Postgres and Redis: ${deps.description}`] : []),
     `- Load: autocannon, ${S.connections} connections, pipelining 1; ${S.warmup} s warm-up per case, then ${S.rounds} rounds in which each case runs ${S.duration} s next to a ${S.duration} s run of the baseline (alternately before and after it, the order of the cases rotated each round)`,
-    `- Verdict: the median over rounds of the per-round ratio to the neighbouring baseline run, within the target, and no error or non-2xx; IQR: Q1-Q3 of the per-round ratios`,
+    `- Verdict: the median over rounds of the per-round ratio to the neighbouring baseline run (for the tracing cases: to a run of the untraced template's business route), within the target, and no error or non-2xx; IQR: Q1-Q3 of the per-round ratios`,
     '',
   )
   lines.push('## Per request', '')
@@ -777,13 +798,14 @@ async function main() {
   lines.push('|---|---|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|')
   for (const r of rows) {
     const iqr = r.id === BASELINE ? '' : `${r.q1.toFixed(2)}-${x(r.q3)}`
+    const of = r.against === 'the baseline' ? '' : ` (of ${r.against})`
     lines.push(
-      `| ${r.label} | \`${r.path}\` | ${r.cpu.toFixed(1)} | ${x(r.ratio)} | ${iqr} | ${r.limit === undefined ? '' : `<= ${x(r.limit)}`} | ${verdict(r.pass)} | ${r.user.toFixed(1)} | ${fmt(r.rps)} | ${r.p99.toFixed(2)} | ${mb(r.rssStart)} | ${mb(r.rssLoad)} | ${r.bad} |`,
+      `| ${r.label} | \`${r.path}\` | ${r.cpu.toFixed(1)} | ${x(r.ratio)}${of} | ${iqr} | ${r.limit === undefined ? '' : `<= ${x(r.limit)}`} | ${verdict(r.pass)} | ${r.user.toFixed(1)} | ${fmt(r.rps)} | ${r.p99.toFixed(2)} | ${mb(r.rssStart)} | ${mb(r.rssLoad)} | ${r.bad} |`,
     )
     if (r.limit === undefined || r.pass === undefined) continue
     // Three decimals: a median of 1.004x must not read as 1.00x next to a FAIL.
     const x3 = (n: number) => `${n.toFixed(3)}x`
-    const what = `${r.label} ${r.path}: median ${x3(r.ratio)} of the baseline (IQR ${r.q1.toFixed(3)}-${x3(r.q3)}, ${r.ratios.length} round${r.ratios.length === 1 ? '' : 's'}), target <= ${x3(r.limit)}`
+    const what = `${r.label} ${r.path}: median ${x3(r.ratio)} of ${r.against} (IQR ${r.q1.toFixed(3)}-${x3(r.q3)}, ${r.ratios.length} round${r.ratios.length === 1 ? '' : 's'}), target <= ${x3(r.limit)}`
     const why = r.ratio > r.limit ? ': the median is above the target' : r.bad ? `: ${r.bad} errors or non-2xx` : ''
     // Not a failure, but a warning: a re-run could flip a verdict whose IQR spans the target.
     const spans = r.q1 <= r.limit && r.limit < r.q3 ? '; the IQR spans the target, a re-run may flip this verdict' : ''
@@ -795,7 +817,7 @@ async function main() {
     'Ratios: the median over rounds of each run against the baseline run next to it, and the interquartile range of those per-round ratios; the baseline\'s own figures are the median of all its runs (one next to each other case, each round).',
     `RSS: the server process's VmRSS (/proc/<pid>/status) right after it reported ready, before any load, and the largest sample (every ${S.rssIntervalMs} ms) during this case's runs; the template's routes share one process.`,
     '',
-    'Per round: ratio to the neighbouring baseline run, server CPU µs/req, req/s, p99 ms.',
+    'Per round: ratio to the neighbouring baseline run (or reference run), server CPU µs/req, req/s, p99 ms.',
     '',
     `| case | ${Array.from({ length: S.rounds }, (_, i) => `round ${i + 1}`).join(' | ')} |`,
     `|---|${Array.from({ length: S.rounds }, () => '--:').join('|')}|`,
