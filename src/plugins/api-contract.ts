@@ -150,14 +150,15 @@ const API_HEADERS = securityHeaders({
   xXssProtection: false,
 })
 
+const setSecurityHeaders: onRequestHookHandler = (_req, reply, done) => {
+  reply.headers(API_HEADERS)
+  done()
+}
+
 // Per route, decided when the route is declared: nothing per request but setting them.
 function addSecurityHeaders(route: RouteOptions): void {
   if (route.config?.securityHeaders === false) return
-  const set: onRequestHookHandler = (_req, reply, done) => {
-    reply.headers(API_HEADERS)
-    done()
-  }
-  route.onRequest = [...[route.onRequest ?? []].flat(), set]
+  route.onRequest = [...[route.onRequest ?? []].flat(), setSecurityHeaders]
 }
 
 // Requests are validated as strictly as the contract reads. Fastify's Ajv defaults coerce
