@@ -208,14 +208,13 @@ function answerFirst(server: Server, probes: Map<string, () => Answer | Promise<
   }
   const handlers = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>
   server.removeAllListeners('request')
+  // Fastify's own listener, called directly when it is the only one (every request not a probe passes here).
+  const rest = handlers.length === 1 ? handlers[0]! : (req: IncomingMessage, res: ServerResponse) => handlers.forEach((handler) => handler.call(server, req, res))
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const { method, url = '' } = req
     const query = url.indexOf('?')
     const probe = (method === 'GET' || method === 'HEAD') && probes.get(query === -1 ? url : url.slice(0, query))
-    if (!probe) {
-      for (const handler of handlers) handler.call(server, req, res)
-      return
-    }
+    if (!probe) return rest.call(server, req, res)
     const id = requestId?.(req)
     const head = method === 'HEAD'
     const result = probe()

@@ -101,7 +101,7 @@ async function terminate(server: ServerProcess) {
   return server.exited
 }
 
-describe(`patterns of ${recipePath}, copied into a foreign Fastify app`, () => {
+describe(`patterns of ${recipePath}, copied into a foreign Fastify app`, { timeout: TIMEOUT }, () => {
   it('names the six patterns, each with its files and wiring, and no file that nothing imports', () => {
     expect([...recipe.keys()].sort()).toEqual(['clients', 'config', 'metrics', 'migrations', 'probes', 'shutdown'])
     for (const pattern of recipe.values()) {
@@ -132,7 +132,6 @@ describe(`patterns of ${recipePath}, copied into a foreign Fastify app`, () => {
       expect((await getJson(`${server.url}/health`)).status).toBe(200)
       expect(await terminate(server)).toEqual({ code: 0, signal: null })
     },
-    TIMEOUT,
   )
 
   it(
@@ -158,7 +157,6 @@ describe(`patterns of ${recipePath}, copied into a foreign Fastify app`, () => {
       expect(await server.exited, server.output()).toEqual({ code: 0, signal: null })
       expect(server.logs.map((l) => l.msg).filter((m) => m.startsWith('lifecycle: '))).toEqual(['lifecycle: ready', 'lifecycle: draining', 'lifecycle: closing', 'lifecycle: closed'])
     },
-    TIMEOUT,
   )
 
   it(
@@ -176,7 +174,6 @@ describe(`patterns of ${recipePath}, copied into a foreign Fastify app`, () => {
       expect(await getJson(`${server.url}/`)).toMatchObject({ status: 200, body: { root: true } })
       expect(await terminate(server)).toEqual({ code: 0, signal: null })
     },
-    TIMEOUT,
   )
 
   it(
@@ -215,7 +212,6 @@ describe(`patterns of ${recipePath}, copied into a foreign Fastify app`, () => {
       expect(refused.output()).toContain('startup: migrations failed, not retrying')
       expect(refused.output()).not.toContain('wrong-password')
     },
-    TIMEOUT,
   )
 
   it(
@@ -233,7 +229,6 @@ describe(`patterns of ${recipePath}, copied into a foreign Fastify app`, () => {
       expect(messages).toContain('postgres: pool closed')
       expect(messages).toContain('redis: client closed')
     },
-    TIMEOUT,
   )
 
   it(
@@ -253,6 +248,5 @@ describe(`patterns of ${recipePath}, copied into a foreign Fastify app`, () => {
       expect(text).not.toContain('redis_connection_state')
       expect(await terminate(server)).toEqual({ code: 0, signal: null })
     },
-    TIMEOUT,
   )
 })
