@@ -33,9 +33,12 @@ export interface ChartInput {
   pinningNote?: string
   baseline: string
   rows: ChartRow[]
-  settings: { connections: number; rounds: number; duration: number }
+  settings: { connections: number; rounds: number; duration: number; pairing?: 'simultaneous' | 'sequential' }
 }
 
+// Results written before BENCH_PAIRING existed ran one after the other.
+const load = ({ connections, pairing }: ChartInput['settings']) =>
+  pairing === 'simultaneous' ? `each case at the same time as its baseline, ${Math.max(1, Math.round(connections / 2))} + ${Math.max(1, Math.round(connections / 2))} connections` : `${connections} connections`
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 const num = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 
@@ -57,7 +60,7 @@ export function barChart(input: ChartInput): string {
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" viewBox="0 0 ${W} ${height}" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="13">`,
     `<rect width="${W}" height="${height}" fill="#ffffff"/>`,
-    `<text x="16" y="26" font-size="16" font-weight="600">Server CPU per request (lower is better), ${input.settings.connections} connections, median of ${input.settings.rounds} rounds</text>`,
+    `<text x="16" y="26" font-size="16" font-weight="600">Server CPU per request (lower is better), ${load(input.settings)}, median of ${input.settings.rounds} rounds</text>`,
     `<text x="16" y="46" fill="#4b5563">${esc(`${input.generated.slice(0, 16).replace('T', ' ')} UTC, Node ${input.node}, ${input.cpus} CPUs; ${input.pinningNote?.startsWith('pinned') ? ' (server and load generator pinned to separate cores)' : ''}; ratio against bare Fastify + pino; ticks: targets; whiskers: IQR`)}</text>`,
     `<text x="${LABEL + BAR + 16}" y="${TOP - 6}" fill="#4b5563" font-size="12">µs/req · ratio (IQR) · req/s · p99</text>`,
   )

@@ -4,9 +4,10 @@
 //     @godaddy/terminus, close-with-grace) and this template's /health, /ready and a
 //     trivial business route, each server in its own process. The verdict is server CPU
 //     time per request (robust on a shared machine, unlike req/s), with req/s and p99
-//     beside it. Each case runs next to a baseline run in every round (the order rotated
-//     each round), 15 rounds by default; a case's figure is the median of its per-round
-//     ratios to the neighbouring baseline run, with their interquartile range (Q1-Q3).
+//     beside it. Each case runs at the same time as a baseline run, on the same core, in
+//     every round (BENCH_PAIRING=sequential: next to it), 15 rounds by default; a case's
+//     figure is the median of its per-round ratios to that baseline run, with their
+//     interquartile range (Q1-Q3).
 //     Where the machine has two cores and taskset, this process (autocannon, the load
 //     generator, all threads) is pinned to one core and every server under test (all
 //     threads) to another, so they do not compete for a core; the report says when
@@ -43,6 +44,11 @@ function setting(name: string, fallback: number): number {
   if (!Number.isFinite(value) || value < 0) throw new Error(`${name}=${raw}: expected a non-negative number`)
   return value
 }
+function pairingSetting(): 'simultaneous' | 'sequential' {
+  const raw = process.env.BENCH_PAIRING?.trim() || 'simultaneous'
+  if (raw !== 'simultaneous' && raw !== 'sequential') throw new Error(`BENCH_PAIRING=${raw}: expected simultaneous or sequential`)
+  return raw
+}
 const S = {
   /** Seconds per measured run, per case and round. */
   duration: setting('BENCH_DURATION', 3),
@@ -61,6 +67,15 @@ const S = {
   readyDuration: setting('BENCH_READY_DURATION', 5),
   /** The service's readiness cache TTL (its own variable, passed through). */
   ttlMs: setting('READY_CACHE_TTL_MS', 1000),
+  /**
+   * How a case and its baseline (or reference) run in a round: `simultaneous` (the default),
+   * both at once, each with half the connections, on the same core; `sequential`, one after
+   * the other. On a shared machine the CPU a request costs drifts from second to second
+   * (other jobs, caches, the host): run at once, both meet the same drift and their ratio
+   * keeps little of it. Two identical servers measured so, 15 rounds: IQR of the per-round
+   * ratios 0.985-1.018x, against 0.90-1.13x one after the other (docs/benchmarks.md).
+   */
+  pairing: pairingSetting(),
   /** Pin the load generator and the servers to different cores (BENCH_PIN=0: do not). */
   pin: setting('BENCH_PIN', 1) !== 0,
   /** Milliseconds between RSS samples of the server under load. */
@@ -489,11 +504,11 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
 }
 
-async function measure(server: Server, path: string): Promise<Run> {
+async function measure(server: Server, path: string, connections = S.connections): Promise<Run> {
   const latencies: number[] = []
   const before = await server.stats()
   const stopRss = sampleRss(server.child.pid, S.rssIntervalMs)
-  const result = await load(`${server.base}${path}`, S.connections, S.duration, latencies)
+  const result = await load(`${server.base}${path}`, connections, S.duration, latencies)
   const rssPeak = stopRss()
   const after = await server.stats()
   return {
@@ -677,10 +692,10 @@ async function main() {
     if (res.status !== 200) throw new Error(`${c.label} answered ${res.status} before the benchmark: ${body}`)
   }
 
-  // 1. Per request: warm up, then rounds. In each round every case runs right next to a
-  //    run of the baseline (alternately before and after it), and its ratio is taken
-  //    against that neighbouring run: on a shared machine the noise drifts over seconds,
-  //    so only runs close in time compare well. The order of the cases rotates per round.
+  // 1. Per request: warm up, then rounds. In each round every case runs at the same time as
+  //    a run of its baseline (sequential: right before or after it, in turn), and its ratio
+  //    is taken against that run: on a shared machine the noise drifts over seconds, so
+  //    only runs at the same moment compare well. The order of the cases rotates per round.
   for (const c of cases) {
     log(`warm-up ${c.label} ${c.path} (${S.warmup} s)`)
     if (S.warmup > 0) await load(`${servers.get(c.target)!.base}${c.path}`, S.connections, S.warmup)
@@ -690,8 +705,8 @@ async function main() {
   const runs = new Map<string, Run[]>(cases.map((c) => [c.id, []]))
   const ratios = new Map<string, number[]>(cases.map((c) => [c.id, []]))
   const referenceCpu = new Map<string, number[]>(cases.map((c) => [c.id, []]))
-  const run = async (c: Case, round: number) => {
-    const result = await measure(servers.get(c.target)!, c.path)
+  const run = async (c: Case, round: number, connections?: number) => {
+    const result = await measure(servers.get(c.target)!, c.path, connections)
     runs.get(c.id)!.push(result)
     log(
       `round ${round + 1}/${S.rounds} ${c.label} ${c.path}: ${result.cpu.toFixed(1)} µs CPU/req, ${fmt(result.rps)} req/s, p99 ${result.p99.toFixed(2)} ms, RSS max ${mb(result.rssMax)} MB${result.bad ? `, ${result.bad} errors/non-2xx` : ''}`,
@@ -700,20 +715,34 @@ async function main() {
     return result
   }
   // A run of an `against` case as another's reference is not one of its own runs.
-  const asReference = async (c: Case, round: number) => {
-    const result = await measure(servers.get(c.target)!, c.path)
+  const asReference = async (c: Case, round: number, connections?: number) => {
+    const result = await measure(servers.get(c.target)!, c.path, connections)
     log(`round ${round + 1}/${S.rounds} ${c.label} ${c.path} (reference): ${result.cpu.toFixed(1)} µs CPU/req`)
     await sleep(200)
     return result
   }
+  // A server's CPU time counts everything it serves: a case and its reference are two processes.
+  for (const c of others) {
+    const ref = c.against ? reference(c) : baselineCase
+    if (S.pairing === 'simultaneous' && ref.target === c.target) throw new Error(`${c.id} and its reference ${ref.id} share the process ${c.target}: they cannot run at the same time`)
+  }
   for (let round = 0; round < S.rounds; round++) {
     const order = others.map((_, i) => others[(i + round) % others.length]!)
-    for (const [i, c] of order.entries()) {
-      const refFirst = (round + i) % 2 === 0
-      const runRef = () => (c.against ? asReference(reference(c), round) : run(baselineCase, round))
-      const first = await (refFirst ? runRef() : run(c, round))
-      const second = await (refFirst ? run(c, round) : runRef())
-      const [base, mine] = refFirst ? [first, second] : [second, first]
+    for (const c of order) {
+      const runRef = (connections?: number) => (c.against ? asReference(reference(c), round, connections) : run(baselineCase, round, connections))
+      let base: Run, mine: Run
+      if (S.pairing === 'simultaneous') {
+        // The load split between them; both servers on the same core (pinned) share it.
+        const half = Math.max(1, Math.round(S.connections / 2))
+        ;[base, mine] = await Promise.all([runRef(half), run(c, round, half)])
+      } else {
+        // Each case's own index, not its place in the rotated order: by its place, a case
+        // would come first in every round, or second in every round.
+        const refFirst = (round + others.indexOf(c)) % 2 === 0
+        const first = await (refFirst ? runRef() : run(c, round))
+        const second = await (refFirst ? run(c, round) : runRef())
+        ;[base, mine] = refFirst ? [first, second] : [second, first]
+      }
       ratios.get(c.id)!.push(mine.cpu / base.cpu)
       referenceCpu.get(c.id)!.push(base.cpu)
     }
@@ -791,8 +820,10 @@ async function main() {
     `- Node ${process.version}, ${process.platform}/${process.arch}, ${cpusAtStart} CPUs (${cpu}); load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start, ${load1.map((l) => l.toFixed(2)).join(' ')} at the end`,
     `- Cores: ${pinningNote}`,
     ...(deps ? [`- Postgres and Redis: ${deps.description}`] : []),
-    `- Load: autocannon, ${S.connections} connections, pipelining 1; ${S.warmup} s warm-up per case, then ${S.rounds} rounds in which each case runs ${S.duration} s next to a ${S.duration} s run of the baseline (alternately before and after it, the order of the cases rotated each round)`,
-    `- Verdict: the median over rounds of the per-round ratio to the neighbouring baseline run (for the tracing cases: to a run of the untraced template's business route), within the target, and no error or non-2xx; IQR: Q1-Q3 of the per-round ratios`,
+    S.pairing === 'simultaneous'
+      ? `- Load: autocannon, pipelining 1; ${S.warmup} s warm-up per case (${S.connections} connections), then ${S.rounds} rounds in which each case runs ${S.duration} s at the same time as a run of the baseline, each with ${Math.max(1, Math.round(S.connections / 2))} connections, both servers on the same core (the order of the cases rotated each round): req/s and p99 are each server's with the other beside it`
+      : `- Load: autocannon, ${S.connections} connections, pipelining 1; ${S.warmup} s warm-up per case, then ${S.rounds} rounds in which each case runs ${S.duration} s next to a ${S.duration} s run of the baseline (BENCH_PAIRING=sequential: alternately before and after it, the order of the cases rotated each round)`,
+    `- Verdict: the median over rounds of the per-round ratio to the baseline run paired with it (for the tracing cases: to a run of the untraced template's business route), within the target, and no error or non-2xx; IQR: Q1-Q3 of the per-round ratios`,
     '',
   )
   lines.push('## Per request', '')
@@ -816,10 +847,10 @@ async function main() {
   lines.push(
     '',
     'CPU per request: the server process\'s user + system CPU time over a run divided by the requests it completed.',
-    'Ratios: the median over rounds of each run against the baseline run next to it, and the interquartile range of those per-round ratios; the baseline\'s own figures are the median of all its runs (one next to each other case, each round).',
+    'Ratios: the median over rounds of each run against the baseline run paired with it, and the interquartile range of those per-round ratios; the baseline\'s own figures are the median of all its runs (one with each other case, each round).',
     `RSS: the server process's VmRSS (/proc/<pid>/status) right after it reported ready, before any load, and the largest sample (every ${S.rssIntervalMs} ms) during this case's runs; the template's probes share one process, its business route and each tracing case have their own.`,
     '',
-    'Per round: ratio to the neighbouring baseline run (or reference run), server CPU µs/req, req/s, p99 ms.',
+    'Per round: ratio to the paired baseline run (or reference run), server CPU µs/req, req/s, p99 ms.',
     '',
     `| case | ${Array.from({ length: S.rounds }, (_, i) => `round ${i + 1}`).join(' | ')} |`,
     `|---|${Array.from({ length: S.rounds }, () => '--:').join('|')}|`,
