@@ -33,12 +33,12 @@ export interface ChartInput {
   pinningNote?: string
   baseline: string
   rows: ChartRow[]
-  settings: { connections: number; rounds: number; duration: number; pairing?: 'simultaneous' | 'sequential' }
+  settings: { connections: number; rounds: number; duration: number; pairing?: 'simultaneous' | 'sequential'; pairedConnections?: number }
 }
 
 // Results written before BENCH_PAIRING existed ran one after the other.
-const load = ({ connections, pairing }: ChartInput['settings']) =>
-  pairing === 'simultaneous' ? `each case at the same time as its baseline, ${Math.max(1, Math.round(connections / 2))} + ${Math.max(1, Math.round(connections / 2))} connections` : `${connections} connections`
+const load = ({ connections, pairing, pairedConnections }: ChartInput['settings']) =>
+  pairing === 'simultaneous' ? `each case at the same time as its baseline, ${pairedConnections} + ${pairedConnections} connections` : `${connections} connections`
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 const num = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 

@@ -56,6 +56,10 @@ const S = {
   warmup: setting('BENCH_WARMUP', 3),
   rounds: Math.max(1, Math.round(setting('BENCH_ROUNDS', 15))),
   connections: Math.max(1, Math.round(setting('BENCH_CONNECTIONS', 10))),
+  /** Connections each server of a simultaneous pair gets: the load split between them. */
+  get pairedConnections(): number {
+    return Math.max(1, Math.round(this.connections / 2))
+  },
   /** Start-up and shutdown measurements, each. */
   lifecycleRounds: Math.max(1, Math.round(setting('BENCH_LIFECYCLE_ROUNDS', 5))),
   /** Drain delay and in-flight request of the shutdown measurement. */
@@ -722,19 +726,16 @@ async function main() {
     return result
   }
   // A server's CPU time counts everything it serves: a case and its reference are two processes.
-  for (const c of others) {
-    const ref = c.against ? reference(c) : baselineCase
-    if (S.pairing === 'simultaneous' && ref.target === c.target) throw new Error(`${c.id} and its reference ${ref.id} share the process ${c.target}: they cannot run at the same time`)
-  }
+  const sharing = S.pairing === 'simultaneous' ? others.find((c) => reference(c).target === c.target) : undefined
+  if (sharing) throw new Error(`${sharing.id} and its reference ${reference(sharing).id} share the process ${sharing.target}: they cannot run at the same time`)
   for (let round = 0; round < S.rounds; round++) {
     const order = others.map((_, i) => others[(i + round) % others.length]!)
     for (const c of order) {
       const runRef = (connections?: number) => (c.against ? asReference(reference(c), round, connections) : run(baselineCase, round, connections))
       let base: Run, mine: Run
       if (S.pairing === 'simultaneous') {
-        // The load split between them; both servers on the same core (pinned) share it.
-        const half = Math.max(1, Math.round(S.connections / 2))
-        ;[base, mine] = await Promise.all([runRef(half), run(c, round, half)])
+        // Both servers on the same core (pinned) share it, and the load.
+        ;[base, mine] = await Promise.all([runRef(S.pairedConnections), run(c, round, S.pairedConnections)])
       } else {
         // Each case's own index, not its place in the rotated order: by its place, a case
         // would come first in every round, or second in every round.
@@ -821,7 +822,7 @@ async function main() {
     `- Cores: ${pinningNote}`,
     ...(deps ? [`- Postgres and Redis: ${deps.description}`] : []),
     S.pairing === 'simultaneous'
-      ? `- Load: autocannon, pipelining 1; ${S.warmup} s warm-up per case (${S.connections} connections), then ${S.rounds} rounds in which each case runs ${S.duration} s at the same time as a run of the baseline, each with ${Math.max(1, Math.round(S.connections / 2))} connections, both servers on the same core (the order of the cases rotated each round): req/s and p99 are each server's with the other beside it`
+      ? `- Load: autocannon, pipelining 1; ${S.warmup} s warm-up per case (${S.connections} connections), then ${S.rounds} rounds in which each case runs ${S.duration} s at the same time as a run of the baseline, each with ${S.pairedConnections} connections, both servers on the same core (the order of the cases rotated each round): req/s and p99 are each server's with the other beside it`
       : `- Load: autocannon, ${S.connections} connections, pipelining 1; ${S.warmup} s warm-up per case, then ${S.rounds} rounds in which each case runs ${S.duration} s next to a ${S.duration} s run of the baseline (BENCH_PAIRING=sequential: alternately before and after it, the order of the cases rotated each round)`,
     `- Verdict: the median over rounds of the per-round ratio to the baseline run paired with it (for the tracing cases: to a run of the untraced template's business route), within the target, and no error or non-2xx; IQR: Q1-Q3 of the per-round ratios`,
     '',

@@ -56,8 +56,7 @@ function instrument(app: FastifyInstance, tracer: Tracer): void {
   const server: Server = app.server
   const handlers = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>
   server.removeAllListeners('request')
-  const handle =
-    handlers.length === 1 ? (req: IncomingMessage, res: ServerResponse) => handlers[0]!.call(server, req, res) : (req: IncomingMessage, res: ServerResponse) => handlers.forEach((handler) => handler.call(server, req, res))
+  const handle = handlers.length === 1 ? handlers[0]!.bind(server) : (req: IncomingMessage, res: ServerResponse) => handlers.forEach((handler) => handler.call(server, req, res))
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/'
     const query = url.indexOf('?')
