@@ -1,6 +1,7 @@
 // Where a server's CPU time goes under the bench's load: the top frames of the V8 CPU
-// profiles that `BENCH_CPU_PROF=<dir> npm run bench` makes (one per server under test, in
-// <dir>/<target>/). Usage: node bench/profile.ts <dir> [target] [top N, 25]
+// profiles that `BENCH_CPU_PROF=<dir> npm run bench` makes (one per server process, in
+// <dir>/<case id>/ and <dir>/reference-of-<case id>/). Usage:
+// node bench/profile.ts <dir> [case id] [top N, 25]
 //
 // Only the samples from the first request on count: the server's start (module loading,
 // compiling) is not what a request costs. Idle time is left out, so a frame's share is of
@@ -71,7 +72,7 @@ function newest(dir: string): string {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [dir, only, n] = process.argv.slice(2)
   if (!dir) {
-    console.error('usage: node bench/profile.ts <BENCH_CPU_PROF dir> [target] [top N]')
+    console.error('usage: node bench/profile.ts <BENCH_CPU_PROF dir> [case id] [top N]')
     process.exit(2)
   }
   const targets = only ? [only] : readdirSync(dir).filter((t) => statSync(join(dir, t)).isDirectory())

@@ -120,8 +120,6 @@ const CASES: Case[] = [
   { id: 'close-with-grace', label: 'close-with-grace', target: 'close-with-grace', path: '/health' },
   { id: 'template-health', label: 'template', target: 'template', path: '/health', limit: PROBE_LIMIT },
   { id: 'template-ready', label: 'template', target: 'template', path: '/ready', limit: PROBE_LIMIT },
-  // In a process of its own, as each tracing case is: a route compared with the same route in
-  // another process must not differ by what else that process served (the probes' load).
   { id: 'template-hello', label: 'template, business route', target: 'template-route', path: '/hello', limit: ROUTE_LIMIT },
   // Tracing (docs/tracing.md), against the template without tracing, each round next to a
   // run of its business route: off 1.02x, 10 % sampled 1.15x, 100 % sampled 1.40x.
@@ -420,12 +418,12 @@ async function startCollector(): Promise<string> {
   return jaeger.otlpUrl
 }
 
-async function startTarget(target: Target, env: Record<string, string>): Promise<Server> {
+async function startTarget(target: Target, env: Record<string, string>, name: string): Promise<Server> {
   // As fork() would, but through taskset when pinned (taskset execs node: same pid, the
   // IPC channel's descriptor and NODE_CHANNEL_FD inherited).
   const [command, args] = onServerCore(process.execPath, [
     ...process.execArgv,
-    ...(S.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(S.cpuProfileDir, target)}`, '--cpu-prof-interval=100'] : []),
+    ...(S.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(S.cpuProfileDir, name)}`, '--cpu-prof-interval=100'] : []),
     // The tracing variants start as the image does: the preload before the app's modules.
     ...(target in TRACING ? ['--import', tracingPreload] : []),
     fileURLToPath(new URL('./targets.ts', import.meta.url)),
@@ -683,15 +681,30 @@ async function main() {
   if (otlpUrl) log(`trace collector: Jaeger, OTLP at ${otlpUrl}`)
 
   // Every server up at once, each in its own process; idle ones cost the others nothing.
-  const servers = new Map<Target, Server>()
-  for (const target of new Set(cases.flatMap((c) => [c.target, reference(c).target]))) {
+  // Each case gets two: its own, and one of its reference (the baseline, or its `against`
+  // case) that runs only next to it. A process shared by several pairs would be busy while
+  // the others idle, and its CPU per request is not an idle one's: one reference process
+  // behind three tracing cases made the untraced template measure 1.06-1.20x of itself.
+  const baselineCase = cases.find((c) => c.id === BASELINE)!
+  const others = cases.filter((c) => c !== baselineCase)
+  const start = async (target: Target, name: string) => {
     const env = target.startsWith('template') ? { ...serviceEnv(deps!, await freePort()), ...tracingEnv(target, otlpUrl) } : { PATH: process.env.PATH ?? '' }
-    servers.set(target, await startTarget(target, env))
-    const server = servers.get(target)!
-    log(`${target} up at ${server.base}, pid ${server.child.pid}, RSS ${mb(server.rssStart)} MB${pinning ? `, all threads on CPU ${pinning.server}` : ''}`)
+    const server = await startTarget(target, env, name)
+    log(`${name} (${target}) up at ${server.base}, pid ${server.child.pid}, RSS ${mb(server.rssStart)} MB${pinning ? `, all threads on CPU ${pinning.server}` : ''}`)
+    return server
   }
-  for (const c of cases) {
-    const res = await fetch(`${servers.get(c.target)!.base}${c.path}`)
+  const own = new Map<string, Server>()
+  const paired = new Map<string, Server>()
+  for (const c of others) {
+    own.set(c.id, await start(c.target, c.id))
+    paired.set(c.id, await start(reference(c).target, `reference-of-${c.id}`))
+  }
+  const pairs = others.flatMap((c) => [
+    { c, server: own.get(c.id)! },
+    { c: reference(c), server: paired.get(c.id)! },
+  ])
+  for (const { c, server } of pairs) {
+    const res = await fetch(`${server.base}${c.path}`)
     const body = await res.text()
     if (res.status !== 200) throw new Error(`${c.label} answered ${res.status} before the benchmark: ${body}`)
   }
@@ -700,17 +713,15 @@ async function main() {
   //    a run of its baseline (sequential: right before or after it, in turn), and its ratio
   //    is taken against that run: on a shared machine the noise drifts over seconds, so
   //    only runs at the same moment compare well. The order of the cases rotates per round.
-  for (const c of cases) {
-    log(`warm-up ${c.label} ${c.path} (${S.warmup} s)`)
-    if (S.warmup > 0) await load(`${servers.get(c.target)!.base}${c.path}`, S.connections, S.warmup)
+  for (const { c, server } of pairs) {
+    log(`warm-up ${c.label} ${c.path} at ${server.base} (${S.warmup} s)`)
+    if (S.warmup > 0) await load(`${server.base}${c.path}`, S.connections, S.warmup)
   }
-  const baselineCase = cases.find((c) => c.id === BASELINE)!
-  const others = cases.filter((c) => c !== baselineCase)
   const runs = new Map<string, Run[]>(cases.map((c) => [c.id, []]))
   const ratios = new Map<string, number[]>(cases.map((c) => [c.id, []]))
   const referenceCpu = new Map<string, number[]>(cases.map((c) => [c.id, []]))
-  const run = async (c: Case, round: number, connections?: number) => {
-    const result = await measure(servers.get(c.target)!, c.path, connections)
+  const run = async (c: Case, server: Server, round: number, connections?: number) => {
+    const result = await measure(server, c.path, connections)
     runs.get(c.id)!.push(result)
     log(
       `round ${round + 1}/${S.rounds} ${c.label} ${c.path}: ${result.cpu.toFixed(1)} µs CPU/req, ${fmt(result.rps)} req/s, p99 ${result.p99.toFixed(2)} ms, RSS max ${mb(result.rssMax)} MB${result.bad ? `, ${result.bad} errors/non-2xx` : ''}`,
@@ -719,29 +730,28 @@ async function main() {
     return result
   }
   // A run of an `against` case as another's reference is not one of its own runs.
-  const asReference = async (c: Case, round: number, connections?: number) => {
-    const result = await measure(servers.get(c.target)!, c.path, connections)
+  const asReference = async (c: Case, server: Server, round: number, connections?: number) => {
+    const result = await measure(server, c.path, connections)
     log(`round ${round + 1}/${S.rounds} ${c.label} ${c.path} (reference): ${result.cpu.toFixed(1)} µs CPU/req`)
     await sleep(200)
     return result
   }
-  // A server's CPU time counts everything it serves: a case and its reference are two processes.
-  const sharing = S.pairing === 'simultaneous' ? others.find((c) => reference(c).target === c.target) : undefined
-  if (sharing) throw new Error(`${sharing.id} and its reference ${reference(sharing).id} share the process ${sharing.target}: they cannot run at the same time`)
   for (let round = 0; round < S.rounds; round++) {
     const order = others.map((_, i) => others[(i + round) % others.length]!)
     for (const c of order) {
-      const runRef = (connections?: number) => (c.against ? asReference(reference(c), round, connections) : run(baselineCase, round, connections))
+      const mineServer = own.get(c.id)!
+      const refServer = paired.get(c.id)!
+      const runRef = (connections?: number) => (c.against ? asReference(reference(c), refServer, round, connections) : run(baselineCase, refServer, round, connections))
       let base: Run, mine: Run
       if (S.pairing === 'simultaneous') {
         // Both servers on the same core (pinned) share it, and the load.
-        ;[base, mine] = await Promise.all([runRef(S.pairedConnections), run(c, round, S.pairedConnections)])
+        ;[base, mine] = await Promise.all([runRef(S.pairedConnections), run(c, mineServer, round, S.pairedConnections)])
       } else {
         // Each case's own index, not its place in the rotated order: by its place, a case
         // would come first in every round, or second in every round.
         const refFirst = (round + others.indexOf(c)) % 2 === 0
-        const first = await (refFirst ? runRef() : run(c, round))
-        const second = await (refFirst ? run(c, round) : runRef())
+        const first = await (refFirst ? runRef() : run(c, mineServer, round))
+        const second = await (refFirst ? run(c, mineServer, round) : runRef())
         ;[base, mine] = refFirst ? [first, second] : [second, first]
       }
       ratios.get(c.id)!.push(mine.cpu / base.cpu)
@@ -772,7 +782,7 @@ async function main() {
       p99: median(r.map((one) => one.p99)),
       bad,
       /** RSS (bytes) after start, before any load, and the largest sample during this case's runs. */
-      rssStart: servers.get(c.target)!.rssStart,
+      rssStart: (own.get(c.id) ?? paired.get(others.find((o) => !o.against)?.id ?? ''))?.rssStart ?? NaN,
       rssLoad: Number.isFinite(rssLoad) ? rssLoad : NaN,
       limit: c.limit,
       against: referenceName(c),
@@ -800,9 +810,8 @@ async function main() {
     }
   }
 
-  // 4. Postgres queries per TTL: with the /ready case (BENCH_CASES without it, e.g. a
-  // profile of the business route alone, leaves the template's process to that route).
-  const template = cases.some((c) => c.id === 'template-ready') ? servers.get('template') : undefined
+  // 4. Postgres queries per TTL: in the /ready case's process, when that case runs.
+  const template = own.get('template-ready')
   const queries = template ? await queryCount(template) : undefined
   const image = await imageSize()
   log(`image ${IMAGE}: ${image.bytes === undefined ? image.note : `${mb(image.bytes)} MB (${image.note})`}`)
@@ -849,7 +858,7 @@ async function main() {
     '',
     'CPU per request: the server process\'s user + system CPU time over a run divided by the requests it completed.',
     'Ratios: the median over rounds of each run against the baseline run paired with it, and the interquartile range of those per-round ratios; the baseline\'s own figures are the median of all its runs (one with each other case, each round).',
-    `RSS: the server process's VmRSS (/proc/<pid>/status) right after it reported ready, before any load, and the largest sample (every ${S.rssIntervalMs} ms) during this case's runs; the template's probes share one process, its business route and each tracing case have their own.`,
+    `RSS: the server process's VmRSS (/proc/<pid>/status) right after it reported ready, before any load, and the largest sample (every ${S.rssIntervalMs} ms) during this case's runs; every case, and every case's reference, has a process of its own (the baseline's row: its process next to the first case).`,
     '',
     'Per round: ratio to the paired baseline run (or reference run), server CPU µs/req, req/s, p99 ms.',
     '',
@@ -883,7 +892,7 @@ async function main() {
   }
   if (templateRows.length) {
     lines.push(
-      `| RSS of the template under load (bench/targets.ts template and template-route, largest sample over their runs) | ${mb(Number.isFinite(templateRssLoad) ? templateRssLoad : NaN)} MB | after start: ${mb((servers.get('template') ?? servers.get('template-route'))!.rssStart)} MB | | |`,
+      `| RSS of the template under load (bench/targets.ts template and template-route, largest sample over their runs) | ${mb(Number.isFinite(templateRssLoad) ? templateRssLoad : NaN)} MB | after start: ${mb((own.get('template-health') ?? own.get('template-ready') ?? own.get('template-hello'))?.rssStart ?? NaN)} MB | | |`,
     )
   }
   lines.push(`| image size (\`${IMAGE}\`) | ${image.bytes === undefined ? image.note : `${mb(image.bytes)} MB`} | ${image.bytes === undefined ? '' : `${fmt(image.bytes)} bytes, ${image.note}`} | | |`)

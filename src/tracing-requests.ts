@@ -6,7 +6,8 @@
 //    before its first hook, and that line must carry the trace ids. So the span starts in
 //    the server's `request` listener, and the route's onRequest hook only names it.
 //  - An unsampled request (most of them, with a ratio) should cost next to nothing: the
-//    sampler decides first, and only a recorded span gets attributes, a name, a listener.
+//    sampler decides first (tracing-server-span.ts), and only a recorded span gets
+//    attributes, a name, a listener.
 //    The http instrumentation builds some twenty attributes and patches the request's and
 //    the response's event emitters before it asks the sampler; @fastify/otel adds a
 //    second span and three hooks to every request.
@@ -18,10 +19,11 @@
 // listener is a plain http server).
 import dc from 'node:diagnostics_channel'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api'
+import { context, propagation, ROOT_CONTEXT, SpanStatusCode, trace, type Span } from '@opentelemetry/api'
 import { ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE, ATTR_URL_PATH, ATTR_URL_SCHEME } from '@opentelemetry/semantic-conventions'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import { causeOf } from './errors.js'
+import type { StartServerSpan } from './tracing-server-span.js'
 
 /** A recorded request's span and, once an error was handled, its short cause. */
 interface Traced {
@@ -34,11 +36,11 @@ interface Traced {
 // would make Node's HTTP code, which handles every response, see two shapes of them.
 const traced = new WeakMap<ServerResponse, Traced>()
 
-export function traceRequests(tracer: Tracer): void {
-  dc.subscribe('fastify.initialization', (message) => instrument((message as { fastify: FastifyInstance }).fastify, tracer))
+export function traceRequests(startSpan: StartServerSpan): void {
+  dc.subscribe('fastify.initialization', (message) => instrument((message as { fastify: FastifyInstance }).fastify, startSpan))
 }
 
-function instrument(app: FastifyInstance, tracer: Tracer): void {
+function instrument(app: FastifyInstance, startSpan: StartServerSpan): void {
   const untraced = new Set<string>()
   app.addHook('onRoute', (route: RouteOptions) => {
     if ((route.config as { otel?: boolean } | undefined)?.otel === false && !/[:*]/.test(route.url)) untraced.add(route.url)
@@ -63,8 +65,10 @@ function instrument(app: FastifyInstance, tracer: Tracer): void {
     const path = query === -1 ? url : url.slice(0, query)
     if (untraced.has(path)) return handle(req, res)
     const method = req.method ?? 'GET'
-    const parent = propagation.extract(ROOT_CONTEXT, req.headers)
-    const span = tracer.startSpan(method, { kind: SpanKind.SERVER }, parent)
+    // The propagators tracing-sdk.ts sets (W3C trace context and baggage) read these two
+    // headers: without either there is nothing to extract.
+    const parent = req.headers.traceparent === undefined && req.headers.baggage === undefined ? ROOT_CONTEXT : propagation.extract(ROOT_CONTEXT, req.headers)
+    const span = startSpan(method, parent)
     const ctx = trace.setSpan(parent, span)
     if (span.isRecording()) {
       // The path without its query (which can carry tokens), as the semantic conventions split them.

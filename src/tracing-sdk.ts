@@ -1,7 +1,8 @@
 // The OpenTelemetry SDK, started by the preload (tracing.ts) only when tracing is on.
 // What it sets up, and why:
 //  - The server span of each request: tracing-requests.ts (one span, named by the route
-//    pattern, W3C traceparent in). Instrumentations for the rest: http and undici (fetch)
+//    pattern, W3C traceparent in), started by tracing-server-span.ts (the sampler first,
+//    and the SDK's tracer only for a sampled request). Instrumentations for the rest: http and undici (fetch)
 //    for outgoing calls (a client span, traceparent out), pg and ioredis (a child span per
 //    query and command). They all ask for a parent span: the readiness checks and the
 //    startup's connects, which run outside any request, make no root spans of their own.
@@ -39,6 +40,7 @@ import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici'
 import { causeOf } from './errors.js'
 import type { TracingConfig } from './tracing-config.js'
 import { traceRequests } from './tracing-requests.js'
+import { PooledIds, serverSpans } from './tracing-server-span.js'
 import { setTracing, type SpanCounts, type TraceFields } from './tracing-state.js'
 
 function sampler({ sampler: name, ratio }: TracingConfig): Sampler {
@@ -137,6 +139,8 @@ function serviceVersion(): string {
 
 export async function startTracing(config: TracingConfig): Promise<void> {
   const processor = new CountingProcessor(await otlpExporter(config), config)
+  const chosen = sampler(config)
+  const ids = new PooledIds()
   const sdk = new NodeSDK({
     // OTEL_RESOURCE_ATTRIBUTES (k8s.pod.name and friends: the chart fills them from the
     // downward API) under the service's name and version; no host/process detectors,
@@ -148,7 +152,8 @@ export async function startTracing(config: TracingConfig): Promise<void> {
       [ATTR_SERVICE_NAME]: config.serviceName,
       [ATTR_SERVICE_VERSION]: config.resourceAttributes[ATTR_SERVICE_VERSION] ?? serviceVersion(),
     }),
-    sampler: sampler(config),
+    sampler: chosen,
+    idGenerator: ids,
     spanProcessors: [processor],
     // Traces only: no OTLP metrics (Prometheus has them) or logs (stdout has them).
     metricReaders: [],
@@ -164,7 +169,7 @@ export async function startTracing(config: TracingConfig): Promise<void> {
     ],
   })
   sdk.start()
-  traceRequests(trace.getTracer('tracing-requests'))
+  traceRequests(serverSpans(trace.getTracer('tracing-requests'), chosen, ids))
 
   setTracing({
     traceFields(): TraceFields | undefined {
