@@ -4,10 +4,11 @@
 //     @godaddy/terminus, close-with-grace) and this template's /health, /ready and a
 //     trivial business route, each server in its own process. The verdict is server CPU
 //     time per request (robust on a shared machine, unlike req/s), with req/s and p99
-//     beside it. Each case runs at the same time as a baseline run, on the same core, in
-//     every round (BENCH_PAIRING=sequential: next to it), 15 rounds by default; a case's
-//     figure is the median of its per-round ratios to that baseline run, with their
-//     interquartile range (Q1-Q3).
+//     beside it. Each case runs at the same time as a run of its baseline, in a process
+//     of the baseline's that serves only this case's pair, on the same core, 15 rounds
+//     in a row by default (BENCH_PAIRING=sequential: next to it, the cases in turn); a
+//     case's figure is the median of its per-round ratios to those baseline runs, with
+//     their interquartile range (Q1-Q3).
 //     Where the machine has two cores and taskset, this process (autocannon, the load
 //     generator, all threads) is pinned to one core and every server under test (all
 //     threads) to another, so they do not compete for a core; the report says when
@@ -709,14 +710,15 @@ async function main() {
     if (res.status !== 200) throw new Error(`${c.label} answered ${res.status} before the benchmark: ${body}`)
   }
 
-  // 1. Per request: warm up, then rounds. In each round every case runs at the same time as
-  //    a run of its baseline (sequential: right before or after it, in turn), and its ratio
+  // 1. Per request: warm up, then rounds. In each round a case runs at the same time as a
+  //    run of its reference (sequential: right before or after it, in turn), and its ratio
   //    is taken against that run: on a shared machine the noise drifts over seconds, so
-  //    only runs at the same moment compare well. The order of the cases rotates per round.
-  for (const { c, server } of pairs) {
+  //    only runs at the same moment compare well.
+  const warmUp = async (c: Case, server: Server) => {
     log(`warm-up ${c.label} ${c.path} at ${server.base} (${S.warmup} s)`)
     if (S.warmup > 0) await load(`${server.base}${c.path}`, S.connections, S.warmup)
   }
+  if (S.pairing === 'sequential') for (const { c, server } of pairs) await warmUp(c, server)
   const runs = new Map<string, Run[]>(cases.map((c) => [c.id, []]))
   const ratios = new Map<string, number[]>(cases.map((c) => [c.id, []]))
   const referenceCpu = new Map<string, number[]>(cases.map((c) => [c.id, []]))
@@ -736,27 +738,34 @@ async function main() {
     await sleep(200)
     return result
   }
-  for (let round = 0; round < S.rounds; round++) {
-    const order = others.map((_, i) => others[(i + round) % others.length]!)
-    for (const c of order) {
-      const mineServer = own.get(c.id)!
-      const refServer = paired.get(c.id)!
-      const runRef = (connections?: number) => (c.against ? asReference(reference(c), refServer, round, connections) : run(baselineCase, refServer, round, connections))
-      let base: Run, mine: Run
-      if (S.pairing === 'simultaneous') {
-        // Both servers on the same core (pinned) share it, and the load.
-        ;[base, mine] = await Promise.all([runRef(S.pairedConnections), run(c, mineServer, round, S.pairedConnections)])
-      } else {
-        // Each case's own index, not its place in the rotated order: by its place, a case
-        // would come first in every round, or second in every round.
-        const refFirst = (round + others.indexOf(c)) % 2 === 0
-        const first = await (refFirst ? runRef() : run(c, mineServer, round))
-        const second = await (refFirst ? run(c, mineServer, round) : runRef())
-        ;[base, mine] = refFirst ? [first, second] : [second, first]
-      }
-      ratios.get(c.id)!.push(mine.cpu / base.cpu)
-      referenceCpu.get(c.id)!.push(base.cpu)
+  // At the same time, a pair meets the machine's drift together: its rounds run one after
+  // the other, so both of its processes stay under load as a busy pod's does, where rounds
+  // rotating over the cases would leave each pair idle while the others run (a process
+  // resumed from idle pays for it: caches, heap). One after the other, the order rotates per
+  // round, so that no case meets the same stretch of drift in every round.
+  const schedule =
+    S.pairing === 'simultaneous'
+      ? others.flatMap((c) => Array.from({ length: S.rounds }, (_, round) => ({ c, round })))
+      : Array.from({ length: S.rounds }, (_, round) => others.map((_, i) => ({ c: others[(i + round) % others.length]!, round }))).flat()
+  for (const { c, round } of schedule) {
+    const mineServer = own.get(c.id)!
+    const refServer = paired.get(c.id)!
+    if (S.pairing === 'simultaneous' && round === 0) await Promise.all([warmUp(c.against ? reference(c) : baselineCase, refServer), warmUp(c, mineServer)])
+    const runRef = (connections?: number) => (c.against ? asReference(reference(c), refServer, round, connections) : run(baselineCase, refServer, round, connections))
+    let base: Run, mine: Run
+    if (S.pairing === 'simultaneous') {
+      // Both servers on the same core (pinned) share it, and the load.
+      ;[base, mine] = await Promise.all([runRef(S.pairedConnections), run(c, mineServer, round, S.pairedConnections)])
+    } else {
+      // Each case's own index, not its place in the rotated order: by its place, a case
+      // would come first in every round, or second in every round.
+      const refFirst = (round + others.indexOf(c)) % 2 === 0
+      const first = await (refFirst ? runRef() : run(c, mineServer, round))
+      const second = await (refFirst ? run(c, mineServer, round) : runRef())
+      ;[base, mine] = refFirst ? [first, second] : [second, first]
     }
+    ratios.get(c.id)!.push(mine.cpu / base.cpu)
+    referenceCpu.get(c.id)!.push(base.cpu)
   }
   ratios.set(BASELINE, [1])
   // The baseline only runs next to cases compared with it.
@@ -831,7 +840,7 @@ async function main() {
     `- Cores: ${pinningNote}`,
     ...(deps ? [`- Postgres and Redis: ${deps.description}`] : []),
     S.pairing === 'simultaneous'
-      ? `- Load: autocannon, pipelining 1; ${S.warmup} s warm-up per case (${S.connections} connections), then ${S.rounds} rounds in which each case runs ${S.duration} s at the same time as a run of the baseline, each with ${S.pairedConnections} connections, both servers on the same core (the order of the cases rotated each round): req/s and p99 are each server's with the other beside it`
+      ? `- Load: autocannon, pipelining 1; per case, a ${S.warmup} s warm-up of both its servers (${S.connections} connections each), then ${S.rounds} rounds in a row in which it runs ${S.duration} s at the same time as a run of its reference (the baseline, or for the tracing cases the untraced template), each with ${S.pairedConnections} connections, both servers on the same core; each case and each case's reference in a process of its own: req/s and p99 are each server's with the other beside it`
       : `- Load: autocannon, ${S.connections} connections, pipelining 1; ${S.warmup} s warm-up per case, then ${S.rounds} rounds in which each case runs ${S.duration} s next to a ${S.duration} s run of the baseline (BENCH_PAIRING=sequential: alternately before and after it, the order of the cases rotated each round)`,
     `- Verdict: the median over rounds of the per-round ratio to the baseline run paired with it (for the tracing cases: to a run of the untraced template's business route), within the target, and no error or non-2xx; IQR: Q1-Q3 of the per-round ratios`,
     '',
