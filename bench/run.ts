@@ -750,7 +750,7 @@ async function main() {
   for (const { c, round } of schedule) {
     const mineServer = own.get(c.id)!
     const refServer = paired.get(c.id)!
-    if (S.pairing === 'simultaneous' && round === 0) await Promise.all([warmUp(c.against ? reference(c) : baselineCase, refServer), warmUp(c, mineServer)])
+    if (S.pairing === 'simultaneous' && round === 0) await Promise.all([warmUp(reference(c), refServer), warmUp(c, mineServer)])
     const runRef = (connections?: number) => (c.against ? asReference(reference(c), refServer, round, connections) : run(baselineCase, refServer, round, connections))
     let base: Run, mine: Run
     if (S.pairing === 'simultaneous') {

@@ -2,9 +2,9 @@
 // What it sets up, and why:
 //  - The server span of each request: tracing-requests.ts (one span, named by the route
 //    pattern, W3C traceparent in), started by tracing-server-span.ts (the sampler first,
-//    and the SDK's tracer only for a sampled request). Instrumentations for the rest: http and undici (fetch)
-//    for outgoing calls (a client span, traceparent out), pg and ioredis (a child span per
-//    query and command). They all ask for a parent span: the readiness checks and the
+//    and the SDK's tracer only for a sampled request). Instrumentations for the rest: http
+//    and undici (fetch) for outgoing calls (a client span, traceparent out), pg and ioredis
+//    (a child span per query and command). They all ask for a parent span: the readiness checks and the
 //    startup's connects, which run outside any request, make no root spans of their own.
 //  - Not traced: the probes (their routes say `otel: false`) and the metrics listener.
 //    They are the most frequent requests of a pod and say nothing about real traffic.

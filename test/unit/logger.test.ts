@@ -1,8 +1,9 @@
 import type { IncomingMessage } from 'node:http'
 import { Writable } from 'node:stream'
+import Fastify from 'fastify'
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
-import { loggerOptions, redactUrl, requestId } from '../../src/logger.js'
+import { loggerOptions, redactUrl, requestId, requestLogger } from '../../src/logger.js'
 
 describe('redactUrl', () => {
   it.each([
@@ -89,5 +90,56 @@ describe('log format', () => {
     expect(wrappedLine?.error).toMatchObject({ type: 'Error', message: 'cannot reach postgres://app:[REDACTED]@db:5432/app', cause: { type: 'ReplyError' } })
     const all = JSON.stringify(lines())
     for (const leaked of ['someone@example.com', 'hunter2', 'session:alice', 'token-abc-123', 'pw-9']) expect(all).not.toContain(leaked)
+  })
+})
+
+describe('requestLogger (the request loggers Fastify makes)', () => {
+  async function serve() {
+    const lines: Array<Record<string, unknown>> = []
+    const stream = new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>), done()) })
+    const app = Fastify({ logger: { ...loggerOptions('info'), stream }, childLoggerFactory: requestLogger, genReqId: requestId })
+    app.get('/info', (req) => (req.log.info('at info'), 'ok'))
+    app.get('/warn', { logLevel: 'warn' }, (req) => (req.log.info('hidden'), req.log.warn('at warn'), 'ok'))
+    app.get('/child', { logLevel: 'warn' }, (req) => (req.log.child({ part: 'db' }).warn('from a child'), 'ok'))
+    app.get('/debug', (req) => ((req.log.level = 'debug'), req.log.debug('this request at debug'), 'ok'))
+    app.get('/serializers', { logSerializers: { thing: (v: string) => v.toUpperCase() } }, (req) => (req.log.info({ thing: 'x' }, 'serialised'), 'ok'))
+    await app.ready()
+    const get = async (url: string, id: string) => {
+      lines.length = 0
+      await app.inject({ url, headers: { 'x-request-id': id } })
+      return lines.map(({ reqId, msg, level, part, thing }) => ({ reqId, msg, level, ...(part ? { part } : {}), ...(thing ? { thing } : {}) }))
+    }
+    return { app, get }
+  }
+
+  it("puts the request's id on each line of its logger, at its route's level", async () => {
+    const { app, get } = await serve()
+    expect(await get('/info', 'a-1')).toEqual([
+      { reqId: 'a-1', msg: 'incoming request', level: 'info' },
+      { reqId: 'a-1', msg: 'at info', level: 'info' },
+      { reqId: 'a-1', msg: 'request completed', level: 'info' },
+    ])
+    expect(await get('/warn', 'a-2')).toEqual([{ reqId: 'a-2', msg: 'at warn', level: 'warn' }])
+    // Two requests of one route share a level logger, never an id.
+    expect(await get('/warn', 'a-3')).toEqual([{ reqId: 'a-3', msg: 'at warn', level: 'warn' }])
+    await app.close()
+  })
+
+  it("keeps the id in a request logger's children, and per-route serializers", async () => {
+    const { app, get } = await serve()
+    expect(await get('/child', 'b-1')).toEqual([{ reqId: 'b-1', msg: 'from a child', level: 'warn', part: 'db' }])
+    expect((await get('/serializers', 'b-2')).find((line) => line.msg === 'serialised')).toEqual({ reqId: 'b-2', msg: 'serialised', level: 'info', thing: 'X' })
+    await app.close()
+  })
+
+  it("a level set on one request's logger is that request's alone; the app's level reaches the rest", async () => {
+    const { app, get } = await serve()
+    expect((await get('/debug', 'c-1')).map((line) => line.msg)).toContain('this request at debug')
+    expect(app.log.level).toBe('info')
+    expect((await get('/info', 'c-2')).map((line) => line.msg)).toEqual(['incoming request', 'at info', 'request completed'])
+    app.log.level = 'warn'
+    expect(await get('/info', 'c-3')).toEqual([])
+    expect(await get('/warn', 'c-4')).toEqual([{ reqId: 'c-4', msg: 'at warn', level: 'warn' }])
+    await app.close()
   })
 })
