@@ -52,7 +52,7 @@ async function warmUp(app: FastifyInstance, { poolMin = 0, warmUp: paths = [] }:
     const clients = await Promise.all(Array.from({ length: poolMin }, () => app.pg.connect()))
     for (const client of clients) client.release()
     await app.readiness.check()
-    // Without their per-request log lines (children take the level of the moment).
+    // Without their per-request log lines (request loggers follow the app logger's level).
     const level = app.log.level
     if (['trace', 'debug', 'info'].includes(level)) app.log.level = 'warn'
     // Nor traced: they are not traffic, and would be a trace per request at every pod start.
