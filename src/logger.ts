@@ -93,11 +93,11 @@ function atLevel(logger: FastifyBaseLogger, level: string): FastifyBaseLogger {
 /**
  * fastify's childLoggerFactory: each request's logger carries its id without a pino
  * binding, on an object whose prototype is the logger of its route's level, as a pino
- * child's is. A pino child per request serialises its bindings (with the wildcard
- * redact paths below, through the redactor) and rebuilds its log methods for the route's
- * level: about 0.35 µs per request, a fiftieth of a bare Fastify request, where this
- * costs about 0.06 µs. The mixin adds the id to each line: the lines read the same, and
- * `req.log.child()` and a level set on `req.log` work as on a pino child.
+ * child's is. A pino child per request would serialise its bindings (with the wildcard
+ * redact paths below, through the redactor) and rebuild its log methods for the route's
+ * level, on every request (docs/benchmarks.md). The mixin adds the id to each line: the
+ * lines read the same, and `req.log.child()` and a level set on `req.log` work as on a
+ * pino child.
  */
 export function requestLogger(logger: FastifyBaseLogger, bindings: Bindings, opts: ChildLoggerOptions): FastifyBaseLogger {
   // Per-route serializers (a route's `logSerializers`) need a child of their own.

@@ -4,8 +4,9 @@
 //    pattern, W3C traceparent in), started by tracing-server-span.ts (the sampler first,
 //    and the SDK's tracer only for a sampled request). Instrumentations for the rest: http
 //    and undici (fetch) for outgoing calls (a client span, traceparent out), pg and ioredis
-//    (a child span per query and command). They all ask for a parent span: the readiness checks and the
-//    startup's connects, which run outside any request, make no root spans of their own.
+//    (a child span per query and command). They all ask for a parent span: the readiness
+//    checks and the startup's connects, which run outside any request, make no root spans
+//    of their own.
 //  - Not traced: the probes (their routes say `otel: false`) and the metrics listener.
 //    They are the most frequent requests of a pod and say nothing about real traffic.
 //  - Export: one batch processor, its queue bounded (OTEL_BSP_MAX_QUEUE_SIZE), each
