@@ -84,9 +84,11 @@ export interface StartOptions {
 }
 
 export async function startServer(env: Record<string, string>, { waitFor = 'startup', nodeArgs = [], preload = false, entry = serverEntry }: StartOptions = {}): Promise<ServerProcess> {
-  const port = await freePort()
+  // Outside the ephemeral range: between this check and the child's listen, a parallel
+  // test's port 0 or outgoing connection could take an ephemeral port (seen: EADDRINUSE).
+  const port = await freePortOutsideEphemeralRange()
   // Metrics are on by default (METRICS_PORT=9464): a free port, so servers can run side by side.
-  const metricsPort = env.METRICS_PORT ?? String(await freePort())
+  const metricsPort = env.METRICS_PORT ?? String(await freePortOutsideEphemeralRange())
   const child = spawn(process.execPath, [...(preload ? ['--import', tracingPreload] : []), ...nodeArgs, entry], {
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', METRICS_PORT: metricsPort, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
