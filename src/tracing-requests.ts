@@ -11,6 +11,7 @@
 //    The http instrumentation builds some twenty attributes and patches the request's and
 //    the response's event emitters before it asks the sampler; @fastify/otel adds a
 //    second span and three hooks to every request.
+//  - Its context is a linked one (tracing-context.ts): the API's copies a Map per value set.
 //  - Only a request with a body has its event emitter bound to the context: Fastify parses
 //    the body in the request's `data`/`end` events, emitted from the socket, outside the
 //    request's context; the handler runs in them. A GET needs no binding.
@@ -19,10 +20,11 @@
 // listener is a plain http server).
 import dc from 'node:diagnostics_channel'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
-import { context, propagation, ROOT_CONTEXT, SpanStatusCode, trace, type Span } from '@opentelemetry/api'
+import { context, propagation, SpanStatusCode, trace, type Span } from '@opentelemetry/api'
 import { ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE, ATTR_URL_PATH, ATTR_URL_SCHEME } from '@opentelemetry/semantic-conventions'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import { causeOf } from './errors.js'
+import { LINKED_ROOT } from './tracing-context.js'
 import type { StartServerSpan } from './tracing-server-span.js'
 
 /** A recorded request's span and, once an error was handled, its short cause. */
@@ -67,7 +69,7 @@ function instrument(app: FastifyInstance, startSpan: StartServerSpan): void {
     const method = req.method ?? 'GET'
     // The propagators tracing-sdk.ts sets (W3C trace context and baggage) read these two
     // headers: without either there is nothing to extract.
-    const parent = req.headers.traceparent === undefined && req.headers.baggage === undefined ? ROOT_CONTEXT : propagation.extract(ROOT_CONTEXT, req.headers)
+    const parent = req.headers.traceparent === undefined && req.headers.baggage === undefined ? LINKED_ROOT : propagation.extract(LINKED_ROOT, req.headers)
     const span = startSpan(method, parent)
     const ctx = trace.setSpan(parent, span)
     if (span.isRecording()) {
