@@ -681,11 +681,13 @@ async function main() {
   const otlpUrl = cases.some((c) => TRACING[c.target]) ? await startCollector() : undefined
   if (otlpUrl) log(`trace collector: Jaeger, OTLP at ${otlpUrl}`)
 
-  // Every server up at once, each in its own process; idle ones cost the others nothing.
-  // Each case gets two: its own, and one of its reference (the baseline, or its `against`
-  // case) that runs only next to it. A process shared by several pairs would be busy while
-  // the others idle, and its CPU per request is not an idle one's: one reference process
-  // behind three tracing cases made the untraced template measure 1.06-1.20x of itself.
+  // Each case gets two processes: its own, and one of its reference (the baseline, or its
+  // `against` case) that runs only next to it. A process shared by several pairs would be
+  // busy while the others idle, and its CPU per request is not an idle one's: one reference
+  // process behind three tracing cases made the untraced template measure 1.06-1.20x of
+  // itself. At the same time (the default), a case's pair starts just before its rounds:
+  // started with all the others, the business route's pair waited some three minutes idle
+  // and measured 1.34x where it measures 1.10-1.15x first (docs/benchmarks.md).
   const baselineCase = cases.find((c) => c.id === BASELINE)!
   const others = cases.filter((c) => c !== baselineCase)
   const start = async (target: Target, name: string) => {
@@ -696,19 +698,16 @@ async function main() {
   }
   const own = new Map<string, Server>()
   const paired = new Map<string, Server>()
-  for (const c of others) {
+  const up = async (c: Case) => {
     own.set(c.id, await start(c.target, c.id))
     paired.set(c.id, await start(reference(c).target, `reference-of-${c.id}`))
+    for (const [one, server] of [[c, own.get(c.id)!], [reference(c), paired.get(c.id)!]] as const) {
+      const res = await fetch(`${server.base}${one.path}`)
+      const body = await res.text()
+      if (res.status !== 200) throw new Error(`${one.label} answered ${res.status} before the benchmark: ${body}`)
+    }
   }
-  const pairs = others.flatMap((c) => [
-    { c, server: own.get(c.id)! },
-    { c: reference(c), server: paired.get(c.id)! },
-  ])
-  for (const { c, server } of pairs) {
-    const res = await fetch(`${server.base}${c.path}`)
-    const body = await res.text()
-    if (res.status !== 200) throw new Error(`${c.label} answered ${res.status} before the benchmark: ${body}`)
-  }
+  if (S.pairing === 'sequential') for (const c of others) await up(c)
 
   // 1. Per request: warm up, then rounds. In each round a case runs at the same time as a
   //    run of its reference (sequential: right before or after it, in turn), and its ratio
@@ -718,7 +717,12 @@ async function main() {
     log(`warm-up ${c.label} ${c.path} at ${server.base} (${S.warmup} s)`)
     if (S.warmup > 0) await load(`${server.base}${c.path}`, S.connections, S.warmup)
   }
-  if (S.pairing === 'sequential') for (const { c, server } of pairs) await warmUp(c, server)
+  if (S.pairing === 'sequential') {
+    for (const c of others) {
+      await warmUp(c, own.get(c.id)!)
+      await warmUp(reference(c), paired.get(c.id)!)
+    }
+  }
   const runs = new Map<string, Run[]>(cases.map((c) => [c.id, []]))
   const ratios = new Map<string, number[]>(cases.map((c) => [c.id, []]))
   const referenceCpu = new Map<string, number[]>(cases.map((c) => [c.id, []]))
@@ -748,9 +752,12 @@ async function main() {
       ? others.flatMap((c) => Array.from({ length: S.rounds }, (_, round) => ({ c, round })))
       : Array.from({ length: S.rounds }, (_, round) => others.map((_, i) => ({ c: others[(i + round) % others.length]!, round }))).flat()
   for (const { c, round } of schedule) {
+    if (S.pairing === 'simultaneous' && round === 0) {
+      await up(c)
+      await Promise.all([warmUp(reference(c), paired.get(c.id)!), warmUp(c, own.get(c.id)!)])
+    }
     const mineServer = own.get(c.id)!
     const refServer = paired.get(c.id)!
-    if (S.pairing === 'simultaneous' && round === 0) await Promise.all([warmUp(reference(c), refServer), warmUp(c, mineServer)])
     const runRef = (connections?: number) => (c.against ? asReference(reference(c), refServer, round, connections) : run(baselineCase, refServer, round, connections))
     let base: Run, mine: Run
     if (S.pairing === 'simultaneous') {
