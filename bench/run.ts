@@ -699,9 +699,11 @@ async function main() {
   const own = new Map<string, Server>()
   const paired = new Map<string, Server>()
   const up = async (c: Case) => {
-    own.set(c.id, await start(c.target, c.id))
-    paired.set(c.id, await start(reference(c).target, `reference-of-${c.id}`))
-    for (const [one, server] of [[c, own.get(c.id)!], [reference(c), paired.get(c.id)!]] as const) {
+    const mine = await start(c.target, c.id)
+    const ref = await start(reference(c).target, `reference-of-${c.id}`)
+    own.set(c.id, mine)
+    paired.set(c.id, ref)
+    for (const [one, server] of [[c, mine], [reference(c), ref]] as const) {
       const res = await fetch(`${server.base}${one.path}`)
       const body = await res.text()
       if (res.status !== 200) throw new Error(`${one.label} answered ${res.status} before the benchmark: ${body}`)

@@ -1,7 +1,7 @@
 // The linked request context against the API's own context: whatever the API, the
 // propagators and the context manager do with a context must read the same from either.
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
-import { createContextKey, propagation, ROOT_CONTEXT, trace, type Context } from '@opentelemetry/api'
+import { createContextKey, defaultTextMapGetter, defaultTextMapSetter, propagation, ROOT_CONTEXT, trace, type Context } from '@opentelemetry/api'
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LINKED_ROOT, LinkedContext } from '../../src/tracing-context.js'
@@ -48,8 +48,7 @@ describe('LinkedContext', () => {
   it('carries spans and W3C trace context as the API context does', () => {
     const propagator = new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] })
     const headers = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', tracestate: 'vendor=1', baggage: 'tenant=a' }
-    const getter = { keys: (carrier: typeof headers) => Object.keys(carrier), get: (carrier: typeof headers, key: string) => carrier[key as keyof typeof headers] }
-    const [fromApi, fromLinked] = [ROOT_CONTEXT, LINKED_ROOT].map((root) => propagator.extract(root, headers, getter))
+    const [fromApi, fromLinked] = [ROOT_CONTEXT, LINKED_ROOT].map((root) => propagator.extract(root, headers, defaultTextMapGetter))
     expect(fromLinked).toBeInstanceOf(LinkedContext)
     expect(trace.getSpanContext(fromLinked!)).toEqual(trace.getSpanContext(fromApi!))
     expect(propagation.getBaggage(fromLinked!)?.getAllEntries()).toEqual(propagation.getBaggage(fromApi!)?.getAllEntries())
@@ -57,7 +56,7 @@ describe('LinkedContext', () => {
     const span = trace.wrapSpanContext({ traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: 1 })
     const withSpan = trace.setSpan(fromLinked!, span)
     const outgoing: Record<string, string> = {}
-    propagator.inject(withSpan, outgoing, { set: (carrier: Record<string, string>, key: string, value: string) => void (carrier[key] = value) })
+    propagator.inject(withSpan, outgoing, defaultTextMapSetter)
     expect(outgoing.traceparent).toBe(`00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`)
     expect(outgoing.baggage).toBe('tenant=a')
     expect(trace.getSpan(trace.deleteSpan(withSpan))).toBeUndefined()
