@@ -33,6 +33,11 @@ export function command(
       clearTimeout(timer)
       resolve({ code: code ?? -1, stdout, stderr })
     })
+    // A command that does not read its stdin may exit before the input is written: EPIPE
+    // then says nothing, its exit code and output are the answer.
+    child.stdin.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') stderr += `\n[writing stdin failed: ${err.message}]`
+    })
     child.stdin.end(opts.input ?? '')
   })
 }

@@ -40,6 +40,11 @@ export function promtool(args: string[], input = ''): Promise<{ code: number; ou
     const child = execFile(bin, args, { timeout: 30_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? Number(err.code ?? 1) : 0, output: `${stdout}${stderr}`.trim() })
     })
+    // A check that does not read its stdin (a file argument) may exit before the input is
+    // written: EPIPE then says nothing about the check, whose exit code and output are the answer.
+    child.stdin?.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') resolve({ code: 1, output: `writing promtool's input failed: ${err.message}` })
+    })
     child.stdin?.end(input)
   })
 }

@@ -38,6 +38,17 @@ export async function startContainer<T>(start: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * A container's address on the stack's network, for a Toxiproxy upstream: an IP, not the
+ * network alias. Toxiproxy resolves the upstream on every connection it forwards, and the
+ * engine's DNS (Podman's aardvark-dns) drops queries while it reloads, which it does on
+ * every network and container change: with the suites' stacks starting and stopping in
+ * parallel, a proxied connection could hang until the client's timeout.
+ */
+export function upstream(container: { getIpAddress(network: string): string }, network: StartedNetwork, port: number): string {
+  return `${container.getIpAddress(network.getName())}:${port}`
+}
+
 export async function startStack({ toxiproxy = false }: { toxiproxy?: boolean } = {}): Promise<Stack> {
   await containerEngine() // a missing engine fails here, with a message that says what to install
   const network = await new Network().start()
@@ -60,8 +71,8 @@ export async function startStack({ toxiproxy = false }: { toxiproxy?: boolean } 
   let proxies: Stack['proxies']
   if (proxy) {
     proxies = {
-      postgres: await proxy.createProxy({ name: 'postgres', upstream: 'postgres:5432' }),
-      redis: await proxy.createProxy({ name: 'redis', upstream: 'redis:6379' }),
+      postgres: await proxy.createProxy({ name: 'postgres', upstream: upstream(postgres, network, 5432) }),
+      redis: await proxy.createProxy({ name: 'redis', upstream: upstream(redis, network, 6379) }),
     }
     databaseUrl = `postgres://app:s3cret-pw@${proxies.postgres.host}:${proxies.postgres.port}/app`
     redisUrl = `redis://${proxies.redis.host}:${proxies.redis.port}`

@@ -15,7 +15,7 @@ import { expectAlive, until } from '../helpers/integration-probes.js'
 import { parentOf, startJaeger, tag, type Jaeger, type JaegerSpan, type JaegerTrace } from '../helpers/jaeger.js'
 import { sample, samples } from '../helpers/metrics.js'
 import { startServer, type ServerProcess, type StartOptions } from '../helpers/server.js'
-import { startContainer, startStack, type Stack } from '../helpers/stack.js'
+import { startContainer, startStack, upstream, type Stack } from '../helpers/stack.js'
 import { terminated } from '../helpers/suite.js'
 
 let stack: Stack
@@ -27,7 +27,7 @@ const servers: ServerProcess[] = []
 beforeAll(async () => {
   stack = await startStack({ toxiproxy: true })
   jaeger = await startJaeger(images.jaeger, stack.network, startContainer)
-  otlpProxy = await stack.toxiproxy!.createProxy({ name: 'otlp', upstream: 'jaeger:4318' })
+  otlpProxy = await stack.toxiproxy!.createProxy({ name: 'otlp', upstream: upstream(jaeger.container, stack.network, 4318) })
 }, 240_000)
 
 afterAll(async () => {
