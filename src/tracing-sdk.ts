@@ -41,12 +41,17 @@ import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici'
 import { causeOf } from './errors.js'
 import type { TracingConfig } from './tracing-config.js'
 import { traceRequests } from './tracing-requests.js'
-import { PooledIds, serverSpans } from './tracing-server-span.js'
+import { PooledIds, rootBound, serverSpans } from './tracing-server-span.js'
 import { setTracing, type SpanCounts, type TraceFields } from './tracing-state.js'
 
-function sampler({ sampler: name, ratio }: TracingConfig): Sampler {
-  const root = name.endsWith('always_off') ? new AlwaysOffSampler() : name.endsWith('traceidratio') ? new TraceIdRatioBasedSampler(ratio) : new AlwaysOnSampler()
-  return name.startsWith('parentbased_') ? new ParentBasedSampler({ root }) : root
+/** The configured sampler, and its root sampler's test as tracing-server-span.ts makes it. */
+function sampler({ sampler: name, ratio }: TracingConfig): { sampler: Sampler; bound: number } {
+  const [root, bound] = name.endsWith('always_off')
+    ? [new AlwaysOffSampler(), rootBound(0)]
+    : name.endsWith('traceidratio')
+      ? [new TraceIdRatioBasedSampler(ratio), rootBound(ratio)]
+      : [new AlwaysOnSampler(), rootBound(1)]
+  return { sampler: name.startsWith('parentbased_') ? new ParentBasedSampler({ root }) : root, bound }
 }
 
 async function otlpExporter({ protocol, exportTimeoutMs }: TracingConfig): Promise<SpanExporter> {
@@ -153,7 +158,7 @@ export async function startTracing(config: TracingConfig): Promise<void> {
       [ATTR_SERVICE_NAME]: config.serviceName,
       [ATTR_SERVICE_VERSION]: config.resourceAttributes[ATTR_SERVICE_VERSION] ?? serviceVersion(),
     }),
-    sampler: chosen,
+    sampler: chosen.sampler,
     idGenerator: ids,
     spanProcessors: [processor],
     // Traces only: no OTLP metrics (Prometheus has them) or logs (stdout has them).
@@ -170,7 +175,7 @@ export async function startTracing(config: TracingConfig): Promise<void> {
     ],
   })
   sdk.start()
-  traceRequests(serverSpans(trace.getTracer('tracing-requests'), chosen, ids))
+  traceRequests(serverSpans(trace.getTracer('tracing-requests'), chosen.sampler, ids, chosen.bound))
 
   setTracing({
     traceFields(): TraceFields | undefined {

@@ -13,13 +13,21 @@ import {
   type Sampler,
 } from '@opentelemetry/sdk-trace'
 import { describe, expect, it } from 'vitest'
-import { PooledIds, serverSpans } from '../../src/tracing-server-span.js'
+import { PooledIds, rootBound, serverSpans } from '../../src/tracing-server-span.js'
 
-function setup(sampler: Sampler) {
+/** `ratio`: the root sampler's, as tracing-sdk.ts passes it (always_on 1, always_off 0). */
+function setup(sampler: Sampler, ratio: number) {
   const ids = new PooledIds()
   const exporter = new InMemorySpanExporter()
   const provider = new TracerProvider({ sampler, idGenerator: ids, spanProcessors: [new SimpleSpanProcessor({ exporter })] })
-  return { start: serverSpans(provider.getTracer('test'), sampler, ids), exporter, ids }
+  return { start: serverSpans(provider.getTracer('test'), sampler, ids, rootBound(ratio)), exporter, ids }
+}
+
+/** The W3C trace id's four 32-bit words XORed, read from its hex digits: the ratio sampler's number. */
+function accumulation(traceId: string): number {
+  let x = 0
+  for (let i = 0; i < 32; i += 8) x = (x ^ Number.parseInt(traceId.slice(i, i + 8), 16)) >>> 0
+  return x
 }
 
 function remote(traceFlags: number, traceState = createTraceState('vendor=1')): Context {
@@ -41,12 +49,37 @@ describe('PooledIds', () => {
     expect(ids.generateTraceId()).toBe('f'.repeat(32))
     expect(ids.generateTraceId()).not.toBe('f'.repeat(32))
   })
+
+  it("draws a new trace's ids and the ratio sampler's number for its trace id from the same bytes", () => {
+    const ids = new PooledIds()
+    const seen = new Set<string>()
+    for (let i = 0; i < 2_000; i++) {
+      const { at, accumulation: drawn } = ids.drawRoot()
+      const traceId = ids.traceIdAt(at)
+      const spanId = ids.spanIdAt(at)
+      expect(trace.isSpanContextValid({ traceId, spanId, traceFlags: 0 })).toBe(true)
+      expect(ids.flatTraceIdAt(at)).toBe(traceId)
+      expect(drawn).toBe(accumulation(traceId))
+      seen.add(traceId).add(spanId)
+      // Ids generated between draws come from the same pool and never repeat a drawn one.
+      seen.add(ids.generateSpanId())
+    }
+    expect(seen.size).toBe(6_000)
+  })
 })
 
 describe('serverSpans', () => {
-  it('decides as the SDK sampler does for each trace id, and records only what it samples', () => {
-    const ratio = new TraceIdRatioBasedSampler(0.3)
-    const { start, exporter } = setup(new ParentBasedSampler({ root: ratio }))
+  it.each([
+    [0.3, 450, 750],
+    [0.1, 120, 280],
+    [0.5, 850, 1150],
+    [1, 2_000, 2_000],
+    [0, 0, 0],
+    [1e-9, 0, 1],
+    [0.999_999, 1_990, 2_000],
+  ])('decides a new trace as the SDK ratio sampler (%s) does for its trace id, and records only what it samples', (share, atLeast, atMost) => {
+    const ratio = new TraceIdRatioBasedSampler(share)
+    const { start, exporter } = setup(new ParentBasedSampler({ root: ratio }), share)
     let sampled = 0
     for (let i = 0; i < 2_000; i++) {
       const span = start('GET', ROOT_CONTEXT)
@@ -58,21 +91,41 @@ describe('serverSpans', () => {
       if (expected) sampled++
       span.end()
     }
-    expect(sampled).toBeGreaterThan(450)
-    expect(sampled).toBeLessThan(750)
+    expect(sampled).toBeGreaterThanOrEqual(atLeast)
+    expect(sampled).toBeLessThanOrEqual(atMost)
     // Every recorded span reached the processor with the trace id the sampler was asked about.
     expect(exporter.getFinishedSpans()).toHaveLength(sampled)
   })
 
+  it.each([0.25, 0.1, 1 / 3, 0.999_999, 1e-9, 1])("bounds a new trace where the SDK ratio sampler (%s) does: the number just below the bound is sampled, the bound is not", (ratio) => {
+    const sdk = new TraceIdRatioBasedSampler(ratio)
+    const bound = rootBound(ratio)
+    // A trace id of three zero words and the number: its four words XOR to the number.
+    for (const n of [bound - 1, bound, bound + 1].filter((n) => n > 0 && n <= 0xffffffff)) {
+      const traceId = `${'0'.repeat(24)}${n.toString(16).padStart(8, '0')}`
+      expect(accumulation(traceId)).toBe(n)
+      expect(sdk.shouldSample(ROOT_CONTEXT, traceId).decision === SamplingDecision.RECORD_AND_SAMPLED, `n = ${n}`).toBe(n < bound)
+    }
+  })
+
+  it('records every new trace with always_on and none with always_off', () => {
+    const on = setup(new ParentBasedSampler({ root: new AlwaysOnSampler() }), 1)
+    const off = setup(new ParentBasedSampler({ root: new AlwaysOffSampler() }), 0)
+    for (let i = 0; i < 500; i++) {
+      expect(on.start('GET', ROOT_CONTEXT).isRecording()).toBe(true)
+      expect(off.start('GET', ROOT_CONTEXT).isRecording()).toBe(false)
+    }
+  })
+
   it('hands the SDK no stale trace id: a sampled root span gets the asked one, and the next span a new one', () => {
-    const { start, ids } = setup(new AlwaysOnSampler())
+    const { start, ids } = setup(new AlwaysOnSampler(), 1)
     const first = start('GET', ROOT_CONTEXT).spanContext().traceId
     expect(ids.next).toBeUndefined()
     expect(start('GET', ROOT_CONTEXT).spanContext().traceId).not.toBe(first)
   })
 
   it('follows a sampled remote parent: recorded, same trace, parent linked', () => {
-    const { start, exporter } = setup(new ParentBasedSampler({ root: new AlwaysOffSampler() }))
+    const { start, exporter } = setup(new ParentBasedSampler({ root: new AlwaysOffSampler() }), 0)
     const span = start('GET', remote(TraceFlags.SAMPLED))
     span.end()
     const [ended] = exporter.getFinishedSpans()
@@ -81,7 +134,7 @@ describe('serverSpans', () => {
   })
 
   it('propagates an unsampled remote parent: not recorded, same trace and trace state, a span id of its own', () => {
-    const { start, exporter } = setup(new ParentBasedSampler({ root: new AlwaysOnSampler() }))
+    const { start, exporter } = setup(new ParentBasedSampler({ root: new AlwaysOnSampler() }), 1)
     const span = start('GET', remote(TraceFlags.NONE))
     span.end()
     const context = span.spanContext()
@@ -94,7 +147,7 @@ describe('serverSpans', () => {
   })
 
   it('treats an invalid parent as none', () => {
-    const { start } = setup(new ParentBasedSampler({ root: new AlwaysOnSampler() }))
+    const { start } = setup(new ParentBasedSampler({ root: new AlwaysOnSampler() }), 1)
     const span = start('GET', trace.setSpanContext(ROOT_CONTEXT, INVALID_SPAN_CONTEXT))
     expect(span.isRecording()).toBe(true)
     expect(trace.isSpanContextValid(span.spanContext())).toBe(true)
