@@ -2,7 +2,7 @@
 // the traces, say), nine requests in ten are not sampled, and the SDK's tracer makes them
 // pay for a sampled one's preparation: links and attributes cleaned, the SDK's own span
 // metrics, a debug line's call, two ids from Math.random. Here an unsampled request gets
-// its ids and the sampler's answer, then a non-recording span: its context still carries
+// its ids and its sampling decision, then a non-recording span: its context still carries
 // the trace id and "not sampled" to the logs and to the next service (W3C traceparent), as
 // the SDK's would. A sampled request goes to the SDK's tracer with the trace id the
 // decision was made on, so the SDK's sampler (deterministic in the trace id, as the ratio
@@ -12,8 +12,8 @@
 // sampler the configuration offers (always_on, always_off, traceidratio) is the SDK's
 // ratio sampler's test, the XOR of the trace id's four 32-bit words below a bound, and
 // those words are the random bytes the id is written from. Reading them back out of the
-// hex id (a regex and 32 characters of a sliced string) cost about as much as the rest of
-// an unsampled request's tracing together.
+// hex id (a regex and 32 characters of a sliced string) was most of the cost of starting an
+// unsampled request's span.
 import { randomFillSync } from 'node:crypto'
 import { SpanKind, trace, type Context, type Span, type Tracer } from '@opentelemetry/api'
 import { SamplingDecision, type IdGenerator, type Sampler } from '@opentelemetry/sdk-trace'
