@@ -19,7 +19,6 @@ import { SpanKind, trace, type Context, type Span, type Tracer } from '@opentele
 import { SamplingDecision, type IdGenerator, type Sampler } from '@opentelemetry/sdk-trace'
 
 const POOL_BYTES = 4096
-const INVALID: Record<number, string> = { 16: '0'.repeat(16), 32: '0'.repeat(32) }
 
 /** A new trace's random bytes: where they sit in the pool, and the ratio sampler's number for them. */
 interface RootDraw {
@@ -57,14 +56,9 @@ export class PooledIds implements IdGenerator {
    */
   drawRoot(): RootDraw {
     const at = this.#take(24)
+    if (this.#zero(at, 16) || this.#zero(at + 16, 8)) return this.drawRoot()
     const b = this.#bytes
-    const w0 = b.readUInt32BE(at)
-    const w1 = b.readUInt32BE(at + 4)
-    const w2 = b.readUInt32BE(at + 8)
-    const w3 = b.readUInt32BE(at + 12)
-    // All zeros is the W3C's invalid id (2^-64 at most): never sent, drawn again.
-    if ((w0 | w1 | w2 | w3) === 0 || (b.readUInt32BE(at + 16) | b.readUInt32BE(at + 20)) === 0) return this.drawRoot()
-    return { at, accumulation: (w0 ^ w1 ^ w2 ^ w3) >>> 0 }
+    return { at, accumulation: (b.readUInt32BE(at) ^ b.readUInt32BE(at + 4) ^ b.readUInt32BE(at + 8) ^ b.readUInt32BE(at + 12)) >>> 0 }
   }
 
   /** A drawn trace id, cut from the digits (cheap to make; slow to read character by character). */
@@ -93,8 +87,13 @@ export class PooledIds implements IdGenerator {
 
   #hex(bytes: number): string {
     const at = this.#take(bytes)
-    const id = this.#digits.slice(2 * at, 2 * (at + bytes))
-    return id === INVALID[2 * bytes] ? this.#hex(bytes) : id
+    return this.#zero(at, bytes) ? this.#hex(bytes) : this.#digits.slice(2 * at, 2 * (at + bytes))
+  }
+
+  // All zeros is the W3C's invalid id (a chance of 2^-64 at most): never sent, drawn again.
+  #zero(at: number, bytes: number): boolean {
+    for (let i = at; i < at + bytes; i += 4) if (this.#bytes.readUInt32BE(i) !== 0) return false
+    return true
   }
 }
 
