@@ -97,6 +97,7 @@ export function parseResourceAttributes(raw: string | undefined): Record<string,
 // is longer than it is worth waiting at shutdown, where the flush gets what is left of
 // SHUTDOWN_TIMEOUT_MS anyway.
 const DEFAULT_EXPORT_TIMEOUT_MS = 5000
+const DEFAULT_EXPORT_BATCH_SIZE = 64
 
 /** undefined: tracing off, nothing to load. Throws ConfigError on a bad value. */
 export function loadTracingConfig(env: Env): TracingConfig | undefined {
@@ -122,7 +123,10 @@ export function loadTracingConfig(env: Env): TracingConfig | undefined {
   const timeoutVar = ['OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT', 'OTEL_BSP_EXPORT_TIMEOUT'].find((name) => read(env, name) !== undefined)
   const exportTimeoutMs = timeoutVar === undefined ? DEFAULT_EXPORT_TIMEOUT_MS : integer(env, timeoutVar, DEFAULT_EXPORT_TIMEOUT_MS, 1, 600_000)
   const maxQueueSize = integer(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048, 1, 1_000_000)
-  const maxExportBatchSize = integer(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', Math.min(512, maxQueueSize), 1, 1_000_000)
+  // 64, not the spec's 512: spans waiting for a batch to fill outlive V8's young generation,
+  // and the old one grows until the pod's RSS crosses MAX_RSS_BYTES and it sheds requests
+  // (docs/tracing.md#memory). An in-cluster collector takes a small batch in a millisecond or two.
+  const maxExportBatchSize = integer(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', Math.min(DEFAULT_EXPORT_BATCH_SIZE, maxQueueSize), 1, 1_000_000)
   if (maxExportBatchSize > maxQueueSize) {
     throw new ConfigError(`OTEL_BSP_MAX_EXPORT_BATCH_SIZE=${maxExportBatchSize}: must not exceed OTEL_BSP_MAX_QUEUE_SIZE=${maxQueueSize}`)
   }

@@ -12,6 +12,10 @@
 //    the response's event emitters before it asks the sampler; @fastify/otel adds a
 //    second span and three hooks to every request.
 //  - Its context is a linked one (tracing-context.ts): the API's copies a Map per value set.
+//  - A recorded request is found again through its context, not through a WeakMap keyed by
+//    its response: V8's young-generation collections kept such entries' values, so every
+//    span outlived its request into the old generation, and each collection took 30 times as
+//    long (docs/tracing.md).
 //  - Only a request with a body has its event emitter bound to the context: Fastify parses
 //    the body in the request's `data`/`end` events, emitted from the socket, outside the
 //    request's context; the handler runs in them. A GET needs no binding.
@@ -20,7 +24,7 @@
 // listener is a plain http server).
 import dc from 'node:diagnostics_channel'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
-import { context, propagation, SpanStatusCode, trace, type Span } from '@opentelemetry/api'
+import { context, createContextKey, propagation, SpanStatusCode, trace, type Span } from '@opentelemetry/api'
 import { ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE, ATTR_URL_PATH, ATTR_URL_SCHEME } from '@opentelemetry/semantic-conventions'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import { causeOf } from './errors.js'
@@ -28,15 +32,17 @@ import { LINKED_ROOT } from './tracing-context.js'
 import type { StartServerSpan } from './tracing-server-span.js'
 
 /** A recorded request's span and, once an error was handled, its short cause. */
-interface Traced {
+interface Recorded {
   span: Span
   method: string
   cause?: string
 }
 
-// By response, not a property on it: a response with one more property than the others
-// would make Node's HTTP code, which handles every response, see two shapes of them.
-const traced = new WeakMap<ServerResponse, Traced>()
+const RECORDED = createContextKey('tracing-requests: the recorded request')
+
+function recorded(): Recorded | undefined {
+  return context.active().getValue(RECORDED) as Recorded | undefined
+}
 
 export function traceRequests(startSpan: StartServerSpan): void {
   dc.subscribe('fastify.initialization', (message) => instrument((message as { fastify: FastifyInstance }).fastify, startSpan))
@@ -50,8 +56,8 @@ function instrument(app: FastifyInstance, startSpan: StartServerSpan): void {
   // The first hook of every request (added before any of the app's): a request answered by
   // an earlier hook (not ready, rate limited) is still named by its route.
   app.addHook('onRequest', nameSpan)
-  app.addHook('onError', (_request: FastifyRequest, reply: FastifyReply, error: FastifyError, done: HookHandlerDoneFunction) => {
-    const request = traced.get(reply.raw)
+  app.addHook('onError', (_request: FastifyRequest, _reply: FastifyReply, error: FastifyError, done: HookHandlerDoneFunction) => {
+    const request = recorded()
     // Never the error's message: it can name a host, a user or a query.
     if (request !== undefined) request.cause = causeOf(error)
     done()
@@ -71,33 +77,34 @@ function instrument(app: FastifyInstance, startSpan: StartServerSpan): void {
     // headers: without either there is nothing to extract.
     const parent = req.headers.traceparent === undefined && req.headers.baggage === undefined ? LINKED_ROOT : propagation.extract(LINKED_ROOT, req.headers)
     const span = startSpan(method, parent)
-    const ctx = trace.setSpan(parent, span)
+    let ctx = trace.setSpan(parent, span)
     if (span.isRecording()) {
       // The path without its query (which can carry tokens), as the semantic conventions split
       // them. One call each: an object literal of computed keys is built property by property.
       span.setAttribute(ATTR_HTTP_REQUEST_METHOD, method).setAttribute(ATTR_URL_PATH, path).setAttribute(ATTR_URL_SCHEME, 'http')
-      traced.set(res, { span, method })
-      res.on('close', end)
+      const request: Recorded = { span, method }
+      ctx = ctx.setValue(RECORDED, request)
+      res.on('close', () => end(res, request))
     }
     if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) context.bind(ctx, req)
     context.with(ctx, handle, undefined, req, res)
   })
 }
 
-function nameSpan(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-  const recorded = traced.get(reply.raw)
-  if (recorded !== undefined) {
+// Runs in the request's context: the server's request listener runs Fastify's routing in it.
+function nameSpan(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
+  const traced = recorded()
+  if (traced !== undefined) {
     const route = request.routeOptions.url
-    if (route !== undefined) recorded.span.updateName(`${recorded.method} ${route}`).setAttribute(ATTR_HTTP_ROUTE, route)
+    if (route !== undefined) traced.span.updateName(`${traced.method} ${route}`).setAttribute(ATTR_HTTP_ROUTE, route)
   }
   done()
 }
 
 // A 5xx is the service's error: the span is marked with its short cause (errors.ts), or
 // none when nothing threw. A 4xx is the client's: no error status.
-function end(this: ServerResponse): void {
-  const { span, cause } = traced.get(this)!
-  span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, this.statusCode)
-  if (this.statusCode >= 500) span.setStatus(cause === undefined ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.ERROR, message: cause })
+function end(res: ServerResponse, { span, cause }: Recorded): void {
+  span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, res.statusCode)
+  if (res.statusCode >= 500) span.setStatus(cause === undefined ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.ERROR, message: cause })
   span.end()
 }

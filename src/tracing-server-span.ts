@@ -27,10 +27,11 @@ interface RootDraw {
 }
 
 /**
- * Random ids cut from a string of random hex digits, refilled 4 KiB of random bytes at a
- * time: one call into the crypto library and one hex conversion per 170 trace ids, where
- * the SDK's generator makes four Math.random() calls and a hex conversion per id. A trace
- * id can be handed in for the next trace the SDK starts.
+ * Random ids from a pool of 4 KiB of random bytes: one call into the crypto library per 170
+ * trace ids, where the SDK's generator makes four Math.random() calls per id. An unsampled
+ * request's ids are cut from the pool's hex digits (one conversion per refill); the SDK's
+ * (recorded spans) are converted one by one. A trace id can be handed in for the next trace
+ * the SDK starts.
  */
 export class PooledIds implements IdGenerator {
   readonly #bytes = Buffer.allocUnsafe(POOL_BYTES)
@@ -39,6 +40,9 @@ export class PooledIds implements IdGenerator {
   /** The trace id the next generateTraceId() returns, once. */
   next: string | undefined
 
+  // The SDK asks these for the spans it records, and keeps them until they are exported:
+  // strings of their own. A slice of the pool's digits would keep all 8 KiB of them alive
+  // with the span, through the young generation into the old one (docs/tracing.md).
   generateTraceId(): string {
     const preset = this.next
     this.next = undefined
@@ -61,7 +65,10 @@ export class PooledIds implements IdGenerator {
     return { at, accumulation: (b.readUInt32BE(at) ^ b.readUInt32BE(at + 4) ^ b.readUInt32BE(at + 8) ^ b.readUInt32BE(at + 12)) >>> 0 }
   }
 
-  /** A drawn trace id, cut from the digits (cheap to make; slow to read character by character). */
+  /**
+   * A drawn trace id, cut from the digits: cheap to make, slow to read character by
+   * character, and for an unsampled request's span only, which ends with the request.
+   */
   traceIdAt(at: number): string {
     return this.#digits.slice(2 * at, 2 * at + 32)
   }
@@ -87,7 +94,7 @@ export class PooledIds implements IdGenerator {
 
   #hex(bytes: number): string {
     const at = this.#take(bytes)
-    return this.#zero(at, bytes) ? this.#hex(bytes) : this.#digits.slice(2 * at, 2 * (at + bytes))
+    return this.#zero(at, bytes) ? this.#hex(bytes) : this.#bytes.toString('hex', at, at + bytes)
   }
 
   // All zeros is the W3C's invalid id (a chance of 2^-64 at most): never sent, drawn again.

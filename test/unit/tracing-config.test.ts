@@ -13,7 +13,7 @@ describe('loadTracingConfig', () => {
     expect(loadTracingConfig({ ...on, OTEL_TRACES_EXPORTER: 'none' })).toBeUndefined()
   })
 
-  it('is on with either endpoint, with the spec defaults and a bounded export', () => {
+  it("is on with either endpoint, with the spec's defaults but a bounded export and a small batch", () => {
     expect(loadTracingConfig(on)).toEqual({
       protocol: 'http/protobuf',
       sampler: 'parentbased_always_on',
@@ -22,7 +22,7 @@ describe('loadTracingConfig', () => {
       resourceAttributes: {},
       exportTimeoutMs: 5000,
       maxQueueSize: 2048,
-      maxExportBatchSize: 512,
+      maxExportBatchSize: 64,
       scheduleDelayMs: 5000,
     })
     expect(loadTracingConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://collector/v1/traces', OTEL_SDK_DISABLED: 'false' })).toBeDefined()
@@ -44,7 +44,7 @@ describe('loadTracingConfig', () => {
       OTEL_SERVICE_NAME: 'orders',
       OTEL_RESOURCE_ATTRIBUTES: 'k8s.pod.name=orders-7d9f,k8s.namespace.name=shop,team=a%20b',
       OTEL_EXPORTER_OTLP_TIMEOUT: '2000',
-      OTEL_BSP_MAX_QUEUE_SIZE: '100',
+      OTEL_BSP_MAX_QUEUE_SIZE: '40',
     })
     expect(c).toMatchObject({
       protocol: 'grpc',
@@ -53,8 +53,8 @@ describe('loadTracingConfig', () => {
       serviceName: 'orders',
       resourceAttributes: { 'k8s.pod.name': 'orders-7d9f', 'k8s.namespace.name': 'shop', team: 'a b' },
       exportTimeoutMs: 2000,
-      maxQueueSize: 100,
-      maxExportBatchSize: 100,
+      maxQueueSize: 40,
+      maxExportBatchSize: 40,
     })
     expect(loadTracingConfig({ ...on, OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-attributes' })?.serviceName).toBe('from-attributes')
   })

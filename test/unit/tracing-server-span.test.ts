@@ -12,6 +12,8 @@ import {
   TracerProvider,
   type Sampler,
 } from '@opentelemetry/sdk-trace'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
 import { PooledIds, rootBound, serverSpans } from '../../src/tracing-server-span.js'
 
@@ -65,6 +67,31 @@ describe('PooledIds', () => {
       seen.add(ids.generateSpanId())
     }
     expect(seen.size).toBe(6_000)
+  })
+
+  // The SDK keeps a recorded span's ids until the span is exported. Each id kept here comes
+  // from another refill of the pool: were it a slice of the pool's 8 KiB of hex digits, it
+  // would keep them alive, as the control (an unsampled request's ids) does.
+  it("gives the SDK ids that keep nothing of the pool alive, unlike an unsampled request's", () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const retained = (id: (ids: PooledIds) => string) => {
+      const ids = new PooledIds()
+      const kept: string[] = []
+      gc()
+      const before = process.memoryUsage().heapUsed
+      for (let i = 0; i < 1_000; i++) {
+        kept.push(id(ids))
+        for (let j = 0; j < 200; j++) ids.drawRoot()
+      }
+      gc()
+      const bytes = process.memoryUsage().heapUsed - before
+      expect(new Set(kept).size).toBe(1_000)
+      return bytes
+    }
+    expect(retained((ids) => ids.traceIdAt(ids.drawRoot().at))).toBeGreaterThan(4_000_000)
+    expect(retained((ids) => ids.generateSpanId())).toBeLessThan(1_000_000)
+    expect(retained((ids) => ids.generateTraceId())).toBeLessThan(1_000_000)
   })
 })
 
