@@ -75,7 +75,7 @@ export class PooledIds implements IdGenerator {
 
   /** The same id as a string of its own, for the SDK's sampler to read. */
   flatTraceIdAt(at: number): string {
-    return this.#bytes.toString('hex', at, at + 16)
+    return this.#flat(at, 16)
   }
 
   spanIdAt(at: number): string {
@@ -94,7 +94,11 @@ export class PooledIds implements IdGenerator {
 
   #hex(bytes: number): string {
     const at = this.#take(bytes)
-    return this.#zero(at, bytes) ? this.#hex(bytes) : this.#bytes.toString('hex', at, at + bytes)
+    return this.#zero(at, bytes) ? this.#hex(bytes) : this.#flat(at, bytes)
+  }
+
+  #flat(at: number, bytes: number): string {
+    return this.#bytes.toString('hex', at, at + bytes)
   }
 
   // All zeros is the W3C's invalid id (a chance of 2^-64 at most): never sent, drawn again.
