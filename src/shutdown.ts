@@ -16,7 +16,9 @@
 //           ├─ 4. with tracing on: export the spans still queued (those of the requests
 //           │     that finished during the drain), within what is left of the deadline
 //           │     minus a second, however slow or dead the collector
-//           └─ 5. closed: flush logs, exit 0
+//           ├─ 5. close the metrics listener (after the export: the last dropped spans
+//           │     can still be scraped)
+//           └─ 6. closed: flush logs, exit 0
 //   One deadline, SHUTDOWN_TIMEOUT_MS from the signal, bounds it all: past it we log
 //   the step that hung and exit 1, before the kubelet's SIGKILL (set the pod's
 //   terminationGracePeriodSeconds above preStop + SHUTDOWN_TIMEOUT_MS).
