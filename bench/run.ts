@@ -106,6 +106,11 @@ interface Case {
    * run of that case next to it in each round.
    */
   against?: string
+  /**
+   * Run with the tracing preload, as the image runs it: the share of requests sampled and
+   * exported to a running collector; 0, the preload with tracing off (no endpoint).
+   */
+  sampled?: number
 }
 const BASELINE = 'fastify-logger'
 // Targets (issue 14), on the median ratio of CPU per request to the baseline.
@@ -124,13 +129,30 @@ const CASES: Case[] = [
   { id: 'template-hello', label: 'template, business route', target: 'template-route', path: '/hello', limit: ROUTE_LIMIT },
   // Tracing (docs/tracing.md), against the template without tracing, each round next to a
   // run of its business route: off 1.02x, 10 % sampled 1.15x, 100 % sampled 1.40x.
-  { id: 'template-tracing-off', label: 'template, business route, tracing preload, off', target: 'template-tracing-off', path: '/hello', limit: 1.02, against: 'template-hello' },
-  { id: 'template-tracing-10', label: 'template, business route, tracing 10 % sampled', target: 'template-tracing-10', path: '/hello', limit: 1.15, against: 'template-hello' },
-  { id: 'template-tracing-100', label: 'template, business route, tracing 100 % sampled', target: 'template-tracing-100', path: '/hello', limit: 1.4, against: 'template-hello' },
+  ...([
+    { id: 'template-tracing-off', label: 'template, business route, tracing preload, off', target: 'template-tracing-off', path: '/hello', limit: 1.02, against: 'template-hello', sampled: 0 },
+    { id: 'template-tracing-10', label: 'template, business route, tracing 10 % sampled', target: 'template-tracing-10', path: '/hello', limit: 1.15, against: 'template-hello', sampled: 0.1 },
+    { id: 'template-tracing-100', label: 'template, business route, tracing 100 % sampled', target: 'template-tracing-100', path: '/hello', limit: 1.4, against: 'template-hello', sampled: 1 },
+    ...ratioCases(),
+  ] as Case[]).sort((a, b) => a.sampled! - b.sampled!),
 ]
+/**
+ * BENCH_TRACING_RATIOS=0.01,0.5: the tracing case at other sampled shares, without a target
+ * (what a ratio costs, for choosing one: docs/tracing.md). They run whatever BENCH_CASES says.
+ */
+function ratioCases(): Case[] {
+  const raw = process.env.BENCH_TRACING_RATIOS?.trim()
+  if (!raw) return []
+  return raw.split(',').map((part): Case => {
+    const ratio = Number(part.trim())
+    if (!(ratio > 0 && ratio < 1) || ratio === 0.1) throw new Error(`BENCH_TRACING_RATIOS=${raw}: expected shares between 0 and 1, other than the cases' own 0.1`)
+    const percent = Number((ratio * 100).toPrecision(6))
+    return { id: `template-tracing-${percent}`, label: `template, business route, tracing ${percent} % sampled`, target: 'template-tracing-10', path: '/hello', against: 'template-hello', sampled: ratio }
+  })
+}
 // BENCH_CASES=template-health,fastify-logger runs a subset (the baseline is always in).
 const only = process.env.BENCH_CASES?.split(',').map((s) => s.trim()).filter(Boolean)
-const cases = only ? CASES.filter((c) => c.id === BASELINE || only.includes(c.id)) : CASES
+const cases = only ? CASES.filter((c) => c.id === BASELINE || only.includes(c.id) || (c.sampled !== undefined && c.limit === undefined)) : CASES
 /** What a case is compared with: the baseline, or its `against` case (run as well, unlisted or not). */
 const reference = (c: Case): Case => CASES.find((other) => other.id === (c.against ?? BASELINE))!
 const referenceName = (c: Case) => (c.against ? `the ${reference(c).label} ${reference(c).path}` : 'the baseline')
@@ -399,14 +421,11 @@ interface Server {
 }
 
 const tracingPreload = fileURLToPath(new URL('../dist/tracing.js', import.meta.url))
-const TRACING: Partial<Record<Target, number>> = { 'template-tracing-off': 0, 'template-tracing-10': 0.1, 'template-tracing-100': 1 }
-
 /** The tracing variants' environment: the collector and the sampled share (none when off). */
-function tracingEnv(target: Target, otlpUrl: string | undefined): Record<string, string> {
-  const ratio = TRACING[target]
-  if (!ratio) return {}
-  if (otlpUrl === undefined) throw new Error(`${target} needs a collector`)
-  return { OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl, OTEL_SERVICE_NAME: target, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: String(ratio) }
+function tracingEnv(c: Case, otlpUrl: string | undefined): Record<string, string> {
+  if (!c.sampled) return {}
+  if (otlpUrl === undefined) throw new Error(`${c.id} needs a collector`)
+  return { OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl, OTEL_SERVICE_NAME: c.id, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: String(c.sampled) }
 }
 
 /** A running Jaeger (JAEGER_IMAGE) for the sampled tracing cases to export to. */
@@ -419,14 +438,14 @@ async function startCollector(): Promise<string> {
   return jaeger.otlpUrl
 }
 
-async function startTarget(target: Target, env: Record<string, string>, name: string): Promise<Server> {
+async function startTarget(target: Target, env: Record<string, string>, name: string, preload: boolean): Promise<Server> {
   // As fork() would, but through taskset when pinned (taskset execs node: same pid, the
   // IPC channel's descriptor and NODE_CHANNEL_FD inherited).
   const [command, args] = onServerCore(process.execPath, [
     ...process.execArgv,
     ...(S.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(S.cpuProfileDir, name)}`, '--cpu-prof-interval=100'] : []),
     // The tracing variants start as the image does: the preload before the app's modules.
-    ...(target in TRACING ? ['--import', tracingPreload] : []),
+    ...(preload ? ['--import', tracingPreload] : []),
     fileURLToPath(new URL('./targets.ts', import.meta.url)),
     target,
   ])
@@ -678,7 +697,7 @@ async function main() {
   const needsDeps = cases.some((c) => c.target.startsWith('template')) || !skipLifecycle
   const deps = needsDeps ? await startDeps() : undefined
   if (deps) log(`dependencies: ${deps.description}`)
-  const otlpUrl = cases.some((c) => TRACING[c.target]) ? await startCollector() : undefined
+  const otlpUrl = cases.some((c) => c.sampled) ? await startCollector() : undefined
   if (otlpUrl) log(`trace collector: Jaeger, OTLP at ${otlpUrl}`)
 
   // Each case gets two processes: its own, and one of its reference (the baseline, or its
@@ -690,17 +709,17 @@ async function main() {
   // and measured 1.34x where it measures 1.10-1.15x first (docs/benchmarks.md).
   const baselineCase = cases.find((c) => c.id === BASELINE)!
   const others = cases.filter((c) => c !== baselineCase)
-  const start = async (target: Target, name: string) => {
-    const env = target.startsWith('template') ? { ...serviceEnv(deps!, await freePort()), ...tracingEnv(target, otlpUrl) } : { PATH: process.env.PATH ?? '' }
-    const server = await startTarget(target, env, name)
-    log(`${name} (${target}) up at ${server.base}, pid ${server.child.pid}, RSS ${mb(server.rssStart)} MB${pinning ? `, all threads on CPU ${pinning.server}` : ''}`)
+  const start = async (c: Case, name: string) => {
+    const env = c.target.startsWith('template') ? { ...serviceEnv(deps!, await freePort()), ...tracingEnv(c, otlpUrl) } : { PATH: process.env.PATH ?? '' }
+    const server = await startTarget(c.target, env, name, c.sampled !== undefined)
+    log(`${name} (${c.target}) up at ${server.base}, pid ${server.child.pid}, RSS ${mb(server.rssStart)} MB${pinning ? `, all threads on CPU ${pinning.server}` : ''}`)
     return server
   }
   const own = new Map<string, Server>()
   const paired = new Map<string, Server>()
   const up = async (c: Case) => {
-    const mine = await start(c.target, c.id)
-    const ref = await start(reference(c).target, `reference-of-${c.id}`)
+    const mine = await start(c, c.id)
+    const ref = await start(reference(c), `reference-of-${c.id}`)
     own.set(c.id, mine)
     paired.set(c.id, ref)
     for (const [one, server] of [[c, mine], [reference(c), ref]] as const) {
