@@ -130,9 +130,9 @@ const CASES: Case[] = [
   // Tracing (docs/tracing.md), against the template without tracing, each round next to a
   // run of its business route: off 1.02x, 10 % sampled 1.15x, 100 % sampled 1.40x.
   ...([
-    { id: 'template-tracing-off', label: 'template, business route, tracing preload, off', target: 'template-tracing-off', path: '/hello', limit: 1.02, against: 'template-hello', sampled: 0 },
-    { id: 'template-tracing-10', label: 'template, business route, tracing 10 % sampled', target: 'template-tracing-10', path: '/hello', limit: 1.15, against: 'template-hello', sampled: 0.1 },
-    { id: 'template-tracing-100', label: 'template, business route, tracing 100 % sampled', target: 'template-tracing-100', path: '/hello', limit: 1.4, against: 'template-hello', sampled: 1 },
+    { id: 'template-tracing-off', label: 'template, business route, tracing preload, off', target: 'template-route', path: '/hello', limit: 1.02, against: 'template-hello', sampled: 0 },
+    { id: 'template-tracing-10', label: 'template, business route, tracing 10 % sampled', target: 'template-route', path: '/hello', limit: 1.15, against: 'template-hello', sampled: 0.1 },
+    { id: 'template-tracing-100', label: 'template, business route, tracing 100 % sampled', target: 'template-route', path: '/hello', limit: 1.4, against: 'template-hello', sampled: 1 },
     ...ratioCases(),
   ] as Case[]).sort((a, b) => a.sampled! - b.sampled!),
 ]
@@ -147,7 +147,7 @@ function ratioCases(): Case[] {
     const ratio = Number(part.trim())
     if (!(ratio > 0 && ratio < 1) || ratio === 0.1) throw new Error(`BENCH_TRACING_RATIOS=${raw}: expected shares between 0 and 1, other than the cases' own 0.1`)
     const percent = Number((ratio * 100).toPrecision(6))
-    return { id: `template-tracing-${percent}`, label: `template, business route, tracing ${percent} % sampled`, target: 'template-tracing-10', path: '/hello', against: 'template-hello', sampled: ratio }
+    return { id: `template-tracing-${percent}`, label: `template, business route, tracing ${percent} % sampled`, target: 'template-route', path: '/hello', against: 'template-hello', sampled: ratio }
   })
 }
 // BENCH_CASES=template-health,fastify-logger runs a subset (the baseline is always in).
@@ -906,8 +906,7 @@ async function main() {
     lines.push(`| ${r.label} \`${r.path}\` | ${r.rounds.map((one, i) => `${x(r.ratios[i]!)}, ${one.cpu.toFixed(1)}, ${fmt(one.rps)}, ${one.p99.toFixed(2)}`).join(' | ')} |`)
   }
   // The template's own process (no tracing) under load: the largest sample over its routes.
-  const untraced = ['template', 'template-route']
-  const templateRows = rows.filter((r) => untraced.includes(cases.find((c) => c.id === r.id)?.target ?? ''))
+  const templateRows = rows.filter((r) => cases.some((c) => c.id === r.id && c.target.startsWith('template') && c.sampled === undefined))
   const templateRssLoad = Math.max(...templateRows.map((r) => r.rssLoad).filter((v) => !Number.isNaN(v)))
   let lifecycle: { startupMs: number; readyLogMs: number; rssReady: number; shutdownMs: number; overheadMs: number } | undefined
   lines.push('', '## Start-up, memory, image and shutdown', '')

@@ -13,14 +13,13 @@
 //   template          this template: dist/ built and booted as src/server.ts does, metrics
 //                     on, plus GET /hello, a trivial business route under every app-wide
 //                     hook and plugin
-//   template-route    the same in a process of its own, for GET /hello alone
-//   template-tracing-*  the same, run with the tracing preload (--import dist/tracing.js, as
-//                     the image does; the parent sets the OTEL_* variables): off (no
-//                     endpoint), 10 % and 100 % of the traces sampled and exported to Jaeger
+//   template-route    the same in a process of its own, for GET /hello alone; the tracing
+//                     cases run it with the tracing preload (--import dist/tracing.js, as the
+//                     image does) and the OTEL_* variables of their sampled share (run.ts)
 // Peers get the minimal app each one's README shows; none of them is part of the template.
 import type { AddressInfo } from 'node:net'
 
-export const TARGETS = ['fastify-logger', 'fastify-bare', 'lightship', 'terminus', 'close-with-grace', 'template', 'template-route', 'template-tracing-off', 'template-tracing-10', 'template-tracing-100'] as const
+export const TARGETS = ['fastify-logger', 'fastify-bare', 'lightship', 'terminus', 'close-with-grace', 'template', 'template-route'] as const
 export type Target = (typeof TARGETS)[number]
 
 const HOST = '127.0.0.1'
@@ -125,10 +124,6 @@ const starters: Record<Target, () => Promise<Started>> = {
   },
 
   'template-route': () => starters.template(),
-  // The tracing variants differ only in the preload and the environment the parent gives them.
-  'template-tracing-off': () => starters.template(),
-  'template-tracing-10': () => starters.template(),
-  'template-tracing-100': () => starters.template(),
 }
 
 const name = process.argv[2] as Target
