@@ -129,30 +129,35 @@ const CASES: Case[] = [
   { id: 'template-hello', label: 'template, business route', target: 'template-route', path: '/hello', limit: ROUTE_LIMIT },
   // Tracing (docs/tracing.md), against the template without tracing, each round next to a
   // run of its business route: off 1.02x, 10 % sampled 1.15x, 100 % sampled 1.40x.
-  ...([
-    { id: 'template-tracing-off', label: 'template, business route, tracing preload, off', target: 'template-route', path: '/hello', limit: 1.02, against: 'template-hello', sampled: 0 },
-    { id: 'template-tracing-10', label: 'template, business route, tracing 10 % sampled', target: 'template-route', path: '/hello', limit: 1.15, against: 'template-hello', sampled: 0.1 },
-    { id: 'template-tracing-100', label: 'template, business route, tracing 100 % sampled', target: 'template-route', path: '/hello', limit: 1.4, against: 'template-hello', sampled: 1 },
-    ...ratioCases(),
-  ] as Case[]).sort((a, b) => a.sampled! - b.sampled!),
+  { id: 'template-tracing-off', label: 'template, business route, tracing preload, off', target: 'template-route', path: '/hello', limit: 1.02, against: 'template-hello', sampled: 0 },
+  tracingCase(0.1, 1.15),
+  tracingCase(1, 1.4),
 ]
-/**
- * BENCH_TRACING_RATIOS=0.01,0.5: the tracing case at other sampled shares, without a target
- * (what a ratio costs, for choosing one: docs/tracing.md). They run whatever BENCH_CASES says.
- */
-function ratioCases(): Case[] {
+// BENCH_TRACING_RATIOS=0.01,0.5: the tracing case at other sampled shares, without a target
+// (what a ratio costs, for choosing one: docs/tracing.md); they run whatever BENCH_CASES says.
+const RATIO_CASES = ratios().map((ratio) => tracingCase(ratio))
+// In the report, the tracing cases in the order of their share (a stable sort: the rest stay).
+CASES.push(...RATIO_CASES)
+CASES.sort((a, b) => (a.sampled ?? -1) - (b.sampled ?? -1))
+
+/** The business route with the tracing preload, `sampled` of its requests exported. */
+function tracingCase(sampled: number, limit?: number): Case {
+  const percent = Number((sampled * 100).toPrecision(6))
+  return { id: `template-tracing-${percent}`, label: `template, business route, tracing ${percent} % sampled`, target: 'template-route', path: '/hello', limit, against: 'template-hello', sampled }
+}
+
+function ratios(): number[] {
   const raw = process.env.BENCH_TRACING_RATIOS?.trim()
   if (!raw) return []
-  return raw.split(',').map((part): Case => {
+  return raw.split(',').map((part) => {
     const ratio = Number(part.trim())
     if (!(ratio > 0 && ratio < 1) || ratio === 0.1) throw new Error(`BENCH_TRACING_RATIOS=${raw}: expected shares between 0 and 1, other than the cases' own 0.1`)
-    const percent = Number((ratio * 100).toPrecision(6))
-    return { id: `template-tracing-${percent}`, label: `template, business route, tracing ${percent} % sampled`, target: 'template-route', path: '/hello', against: 'template-hello', sampled: ratio }
+    return ratio
   })
 }
 // BENCH_CASES=template-health,fastify-logger runs a subset (the baseline is always in).
 const only = process.env.BENCH_CASES?.split(',').map((s) => s.trim()).filter(Boolean)
-const cases = only ? CASES.filter((c) => c.id === BASELINE || only.includes(c.id) || (c.sampled !== undefined && c.limit === undefined)) : CASES
+const cases = only ? CASES.filter((c) => c.id === BASELINE || only.includes(c.id) || RATIO_CASES.includes(c)) : CASES
 /** What a case is compared with: the baseline, or its `against` case (run as well, unlisted or not). */
 const reference = (c: Case): Case => CASES.find((other) => other.id === (c.against ?? BASELINE))!
 const referenceName = (c: Case) => (c.against ? `the ${reference(c).label} ${reference(c).path}` : 'the baseline')
