@@ -136,6 +136,12 @@ const CASES: Case[] = [
 // BENCH_TRACING_RATIOS=0.01,0.5: the tracing case at other sampled shares, without a target
 // (what a ratio costs, for choosing one: docs/tracing.md); they run whatever BENCH_CASES says.
 const RATIO_CASES = ratios().map((ratio) => tracingCase(ratio))
+// A share that names a case already there (10 %, or one given twice) would run it twice under one id.
+for (const [i, c] of RATIO_CASES.entries()) {
+  if (CASES.some((other) => other.id === c.id) || RATIO_CASES.findIndex((other) => other.id === c.id) !== i) {
+    throw new Error(`BENCH_TRACING_RATIOS=${process.env.BENCH_TRACING_RATIOS}: ${c.id} is already a case`)
+  }
+}
 // In the report, the tracing cases in the order of their share (a stable sort: the rest stay).
 CASES.push(...RATIO_CASES)
 CASES.sort((a, b) => (a.sampled ?? -1) - (b.sampled ?? -1))
@@ -151,7 +157,7 @@ function ratios(): number[] {
   if (!raw) return []
   return raw.split(',').map((part) => {
     const ratio = Number(part.trim())
-    if (!(ratio > 0 && ratio < 1) || ratio === 0.1) throw new Error(`BENCH_TRACING_RATIOS=${raw}: expected shares between 0 and 1, other than the cases' own 0.1`)
+    if (!(ratio > 0 && ratio < 1)) throw new Error(`BENCH_TRACING_RATIOS=${raw}: expected shares between 0 and 1`)
     return ratio
   })
 }
